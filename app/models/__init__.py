@@ -1,0 +1,25 @@
+"""SQLModel tables, nothing else. Importing this package registers every table on `SQLModel.metadata`."""
+
+from app.models.claim import Claim, ClaimEvent, ConsentRequest, Customer, CustomerIdentifier
+from app.models.directory import DirectoryDomain, DirectoryOpportunity, DirectorySubscription, DirectoryTenant
+from app.models.engagement import CountryMarket, Engagement, EngagementLocation
+from app.models.partner import PartnerAccount, PartnerLocation, PartnerUser, RoleAssignment
+
+__all__ = [
+    "Claim",
+    "ClaimEvent",
+    "ConsentRequest",
+    "CountryMarket",
+    "Customer",
+    "CustomerIdentifier",
+    "DirectoryDomain",
+    "DirectoryOpportunity",
+    "DirectorySubscription",
+    "DirectoryTenant",
+    "Engagement",
+    "EngagementLocation",
+    "PartnerAccount",
+    "PartnerLocation",
+    "PartnerUser",
+    "RoleAssignment",
+]
