@@ -1,14 +1,14 @@
 """The vocabulary of DOMAIN.md. Every layer above imports these; the GraphQL enums wrap them."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class IncentivesRole(str, Enum):
+class IncentivesRole(StrEnum):
     INCENTIVES_ADMIN = "INCENTIVES_ADMIN"
     INCENTIVES_USER = "INCENTIVES_USER"
 
 
-class EngagementType(str, Enum):
+class EngagementType(StrEnum):
     ASSESSMENT = "ASSESSMENT"
     WORKSHOP = "WORKSHOP"
     PROJECT_XS = "PROJECT_XS"
@@ -19,12 +19,12 @@ class EngagementType(str, Enum):
     PROJECT_XXL = "PROJECT_XXL"
 
 
-class PayType(str, Enum):
+class PayType(StrEnum):
     FIXED = "FIXED"
     VARIABLE = "VARIABLE"
 
 
-class CustomerIdType(str, Enum):
+class CustomerIdType(StrEnum):
     DOMAIN_NAME = "DOMAIN_NAME"
     TENANT_ID = "TENANT_ID"
     TPID = "TPID"
@@ -43,7 +43,7 @@ FIXED_PAY_ID_TYPES = frozenset(
 VARIABLE_PAY_ID_TYPES = frozenset({CustomerIdType.MSX_OPPORTUNITY_ID})
 
 
-class Market(str, Enum):
+class Market(StrEnum):
     """Variable-pay rate band of a partner location's country."""
 
     A = "A"
@@ -51,13 +51,13 @@ class Market(str, Enum):
     C = "C"
 
 
-class OpportunityStatus(str, Enum):
+class OpportunityStatus(StrEnum):
     OPEN = "OPEN"
     WON = "WON"
     LOST = "LOST"
 
 
-class ClaimStatus(str, Enum):
+class ClaimStatus(StrEnum):
     CUSTOMER_CLAIMED = "CUSTOMER_CLAIMED"
     AWAITING_CUSTOMER_CONSENT_RESPONSE = "AWAITING_CUSTOMER_CONSENT_RESPONSE"
     CUSTOMER_CONSENT_RECEIVED = "CUSTOMER_CONSENT_RECEIVED"
@@ -76,7 +76,7 @@ class ClaimStatus(str, Enum):
     DISPUTED_EXPIRED = "DISPUTED_EXPIRED"
 
 
-class TerminalCategory(str, Enum):
+class TerminalCategory(StrEnum):
     COMPLETED = "COMPLETED"
     EXPIRED = "EXPIRED"
     CANCELED = "CANCELED"
@@ -84,14 +84,14 @@ class TerminalCategory(str, Enum):
     FINAL_REJECTED = "FINAL_REJECTED"
 
 
-class ActorKind(str, Enum):
+class ActorKind(StrEnum):
     PARTNER_USER = "PARTNER_USER"
     CUSTOMER = "CUSTOMER"
     REVIEWER = "REVIEWER"
     SYSTEM = "SYSTEM"
 
 
-class IneligibilityReason(str, Enum):
+class IneligibilityReason(StrEnum):
     CRITERIA_NOT_MET = "CRITERIA_NOT_MET"
     NOT_FOUND = "NOT_FOUND"
     ID_TYPE_NOT_ALLOWED = "ID_TYPE_NOT_ALLOWED"
@@ -100,3 +100,24 @@ class IneligibilityReason(str, Enum):
     ENGAGEMENT_CLOSED = "ENGAGEMENT_CLOSED"
     LOCATION_NOT_ENROLLED = "LOCATION_NOT_ENROLLED"
     LOCATION_NOT_ELIGIBLE = "LOCATION_NOT_ELIGIBLE"
+
+
+class ClaimAction(StrEnum):
+    """What can happen to a claim; each one is a claim event. The rules are in `lifecycle.TRANSITIONS`."""
+
+    CREATE = "CREATE"  # add or claim a customer
+    SEND_CONSENT = "SEND_CONSENT"
+    RESEND_CONSENT = "RESEND_CONSENT"
+    ACCEPT_CONSENT = "ACCEPT_CONSENT"
+    DECLINE_CONSENT = "DECLINE_CONSENT"
+    EXPIRE_CONSENT = "EXPIRE_CONSENT"
+    CANCEL = "CANCEL"
+    SUBMIT = "SUBMIT"
+    START_REVIEW = "START_REVIEW"
+    REQUEST_PARTNER_ACTION = "REQUEST_PARTNER_ACTION"
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+    DISPUTE = "DISPUTE"
+    EXPIRE_NOT_SUBMITTED = "EXPIRE_NOT_SUBMITTED"
+    EXPIRE_POST_SUBMISSION = "EXPIRE_POST_SUBMISSION"
+    EXPIRE_DISPUTE = "EXPIRE_DISPUTE"

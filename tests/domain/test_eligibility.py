@@ -1,0 +1,292 @@
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.domain.eligibility import (
+    NOT_FOUND,
+    ClaimCounts,
+    CustomerFacts,
+    EngagementRules,
+    LocationFacts,
+    customer_reasons,
+    ineligibility_reasons,
+    location_reasons,
+    tenant_mismatch_reason_required,
+)
+from app.domain.enums import CustomerIdType as T
+from app.domain.enums import IneligibilityReason as R
+from app.domain.enums import PayType
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+FIXED = EngagementRules(
+    pay_type=PayType.FIXED,
+    allowed_id_types=frozenset({T.DOMAIN_NAME, T.TENANT_ID, T.TPID}),
+    countries=frozenset({"US", "DE"}),
+    segments=frozenset({"SMB", "Corporate"}),
+    claims_open_until=NOW + timedelta(days=30),
+    eligible_location_ids=frozenset({"1000001", "1000002"}),
+)
+VARIABLE = EngagementRules(
+    pay_type=PayType.VARIABLE,
+    allowed_id_types=frozenset({T.MSX_OPPORTUNITY_ID}),
+    min_deal_size=Decimal("50000"),
+    eligible_location_ids=frozenset({"1000001"}),
+)
+LOCATION = LocationFacts("1000001", mci_enrolled=True)
+CUSTOMER = CustomerFacts(found=True, country="US", segment="SMB")
+OPPORTUNITY = CustomerFacts(
+    found=True, country="BR", segment="Enterprise", opportunity_open=True, deal_size=Decimal("50000")
+)
+NO_CLAIMS = ClaimCounts(active=0, completed=0)
+
+
+def test_defaults_are_one_active_and_one_completed_claim() -> None:
+    assert FIXED.max_active_claims_per_customer == 1
+    assert FIXED.max_completed_claims_per_customer == 1
+
+
+def test_eligible() -> None:
+    assert ineligibility_reasons(FIXED, LOCATION, T.DOMAIN_NAME, CUSTOMER, NO_CLAIMS, NOW) == []
+    assert ineligibility_reasons(VARIABLE, LOCATION, T.MSX_OPPORTUNITY_ID, OPPORTUNITY, NO_CLAIMS, NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("engagement", "location", "id_type", "customer", "counts", "expected"),
+    [
+        (FIXED, LocationFacts("1000001", False), T.TPID, CUSTOMER, NO_CLAIMS, [R.LOCATION_NOT_ENROLLED]),
+        (FIXED, LocationFacts("9", True), T.TPID, CUSTOMER, NO_CLAIMS, [R.LOCATION_NOT_ELIGIBLE]),
+        (
+            replace(FIXED, claims_open_until=NOW - timedelta(seconds=1)),
+            LOCATION,
+            T.TPID,
+            CUSTOMER,
+            NO_CLAIMS,
+            [R.ENGAGEMENT_CLOSED],
+        ),
+        (FIXED, LOCATION, T.AZURE_SUBSCRIPTION_ID, CUSTOMER, NO_CLAIMS, [R.ID_TYPE_NOT_ALLOWED]),
+        (FIXED, LOCATION, T.MSX_OPPORTUNITY_ID, OPPORTUNITY, NO_CLAIMS, [R.ID_TYPE_NOT_ALLOWED]),
+        (FIXED, LOCATION, T.TPID, NOT_FOUND, NO_CLAIMS, [R.NOT_FOUND]),
+        (FIXED, LOCATION, T.TPID, replace(CUSTOMER, country="FR"), NO_CLAIMS, [R.CRITERIA_NOT_MET]),
+        (FIXED, LOCATION, T.TPID, replace(CUSTOMER, country=None), NO_CLAIMS, [R.CRITERIA_NOT_MET]),
+        (FIXED, LOCATION, T.TPID, replace(CUSTOMER, segment="Enterprise"), NO_CLAIMS, [R.CRITERIA_NOT_MET]),
+        (FIXED, LOCATION, T.TPID, CUSTOMER, ClaimCounts(active=0, completed=1), [R.ALREADY_PARTICIPATED]),
+        (FIXED, LOCATION, T.TPID, CUSTOMER, ClaimCounts(active=1, completed=0), [R.CLAIM_LIMIT_REACHED]),
+        (
+            VARIABLE,
+            LOCATION,
+            T.MSX_OPPORTUNITY_ID,
+            replace(OPPORTUNITY, opportunity_open=False),
+            NO_CLAIMS,
+            [R.CRITERIA_NOT_MET],
+        ),
+        (
+            VARIABLE,
+            LOCATION,
+            T.MSX_OPPORTUNITY_ID,
+            replace(OPPORTUNITY, deal_size=Decimal("49999.99")),
+            NO_CLAIMS,
+            [R.CRITERIA_NOT_MET],
+        ),
+        (
+            VARIABLE,
+            LOCATION,
+            T.MSX_OPPORTUNITY_ID,
+            replace(OPPORTUNITY, deal_size=None),
+            NO_CLAIMS,
+            [R.CRITERIA_NOT_MET],
+        ),
+    ],
+)
+def test_each_reason(
+    engagement: EngagementRules,
+    location: LocationFacts,
+    id_type: T,
+    customer: CustomerFacts,
+    counts: ClaimCounts,
+    expected: list[R],
+) -> None:
+    assert ineligibility_reasons(engagement, location, id_type, customer, counts, NOW) == expected
+
+
+def test_variable_pay_never_accepts_fixed_pay_id_types() -> None:
+    # Even if an engagement's data lists one: variable pay is MSX only.
+    engagement = replace(VARIABLE, allowed_id_types=frozenset({T.MSX_OPPORTUNITY_ID, T.TPID}))
+    assert customer_reasons(engagement, T.TPID, CUSTOMER, NO_CLAIMS, NOW) == [R.ID_TYPE_NOT_ALLOWED]
+
+
+def test_the_engagement_closes_after_its_last_instant() -> None:
+    at_close = replace(FIXED, claims_open_until=NOW)
+    assert customer_reasons(at_close, T.TPID, CUSTOMER, NO_CLAIMS, NOW) == []
+    assert customer_reasons(at_close, T.TPID, CUSTOMER, NO_CLAIMS, NOW + timedelta(microseconds=1)) == [
+        R.ENGAGEMENT_CLOSED
+    ]
+
+
+def test_criteria_compare_country_and_segment_without_case() -> None:
+    customer = CustomerFacts(found=True, country="us", segment="CORPORATE")
+    assert customer_reasons(FIXED, T.TPID, customer, NO_CLAIMS, NOW) == []
+
+
+def test_no_criteria_means_any_customer() -> None:
+    open_to_all = replace(FIXED, countries=None, segments=None)
+    assert customer_reasons(open_to_all, T.TPID, CustomerFacts(found=True), NO_CLAIMS, NOW) == []
+
+
+def test_every_reason_at_once_in_a_stable_order() -> None:
+    closed = replace(FIXED, claims_open_until=NOW - timedelta(days=1))
+    reasons = ineligibility_reasons(
+        closed,
+        LocationFacts("9", mci_enrolled=False),
+        T.TPID,
+        CustomerFacts(found=True, country="FR", segment="SMB"),
+        ClaimCounts(active=1, completed=1),
+        NOW,
+    )
+    assert reasons == [
+        R.LOCATION_NOT_ENROLLED,
+        R.LOCATION_NOT_ELIGIBLE,
+        R.ENGAGEMENT_CLOSED,
+        R.CRITERIA_NOT_MET,
+        R.ALREADY_PARTICIPATED,
+        R.CLAIM_LIMIT_REACHED,
+    ]
+
+
+def test_a_refused_or_unknown_identifier_is_not_judged_further() -> None:
+    counts = ClaimCounts(active=5, completed=5)
+    assert customer_reasons(FIXED, T.AZURE_SUBSCRIPTION_ID, NOT_FOUND, counts, NOW) == [R.ID_TYPE_NOT_ALLOWED]
+    assert customer_reasons(FIXED, T.TPID, NOT_FOUND, counts, NOW) == [R.NOT_FOUND]
+
+
+def test_limits_come_from_the_engagement() -> None:
+    generous = replace(FIXED, max_active_claims_per_customer=3, max_completed_claims_per_customer=2)
+    assert customer_reasons(generous, T.TPID, CUSTOMER, ClaimCounts(active=2, completed=1), NOW) == []
+    assert customer_reasons(generous, T.TPID, CUSTOMER, ClaimCounts(active=3, completed=2), NOW) == [
+        R.ALREADY_PARTICIPATED,
+        R.CLAIM_LIMIT_REACHED,
+    ]
+
+
+def test_location_reasons_alone() -> None:
+    assert location_reasons(FIXED, LOCATION) == []
+    assert location_reasons(FIXED, LocationFacts("9", False)) == [
+        R.LOCATION_NOT_ENROLLED,
+        R.LOCATION_NOT_ELIGIBLE,
+    ]
+
+
+# Property: adding a reason-causing fact never makes a case eligible, and keeps every reason it had except
+# those a gate now hides (a refused ID type or an unknown identifier hides the identifier's later checks).
+@dataclass(frozen=True)
+class Case:
+    engagement: EngagementRules
+    location: LocationFacts
+    id_type: T
+    customer: CustomerFacts
+    counts: ClaimCounts
+
+    def reasons(self) -> list[R]:
+        return ineligibility_reasons(
+            self.engagement, self.location, self.id_type, self.customer, self.counts, NOW
+        )
+
+
+ORDER = [
+    R.LOCATION_NOT_ENROLLED,
+    R.LOCATION_NOT_ELIGIBLE,
+    R.ENGAGEMENT_CLOSED,
+    R.ID_TYPE_NOT_ALLOWED,
+    R.NOT_FOUND,
+    R.CRITERIA_NOT_MET,
+    R.ALREADY_PARTICIPATED,
+    R.CLAIM_LIMIT_REACHED,
+]
+HIDDEN_BY = {
+    R.ID_TYPE_NOT_ALLOWED: {R.NOT_FOUND, R.CRITERIA_NOT_MET, R.ALREADY_PARTICIPATED, R.CLAIM_LIMIT_REACHED},
+    R.NOT_FOUND: {R.CRITERIA_NOT_MET, R.ALREADY_PARTICIPATED, R.CLAIM_LIMIT_REACHED},
+}
+WORSENINGS: list[tuple[R, Callable[[Case], Case]]] = [
+    (R.LOCATION_NOT_ENROLLED, lambda c: replace(c, location=replace(c.location, mci_enrolled=False))),
+    (R.LOCATION_NOT_ELIGIBLE, lambda c: replace(c, location=replace(c.location, location_id="3"))),
+    (
+        R.ENGAGEMENT_CLOSED,
+        lambda c: replace(c, engagement=replace(c.engagement, claims_open_until=NOW - timedelta(days=1))),
+    ),
+    (R.ID_TYPE_NOT_ALLOWED, lambda c: replace(c, id_type=T.AZURE_SUBSCRIPTION_ID)),
+    (R.NOT_FOUND, lambda c: replace(c, customer=NOT_FOUND)),
+    (R.CRITERIA_NOT_MET, lambda c: replace(c, engagement=replace(c.engagement, countries=frozenset()))),
+    (
+        R.ALREADY_PARTICIPATED,
+        lambda c: replace(
+            c, counts=replace(c.counts, completed=c.engagement.max_completed_claims_per_customer)
+        ),
+    ),
+    (
+        R.CLAIM_LIMIT_REACHED,
+        lambda c: replace(c, counts=replace(c.counts, active=c.engagement.max_active_claims_per_customer)),
+    ),
+]
+
+cases = st.builds(
+    Case,
+    engagement=st.builds(
+        EngagementRules,
+        pay_type=st.just(PayType.FIXED),
+        allowed_id_types=st.frozensets(st.sampled_from([T.DOMAIN_NAME, T.TENANT_ID, T.TPID]), min_size=1),
+        countries=st.one_of(st.none(), st.frozensets(st.sampled_from(["US", "DE", "FR"]))),
+        segments=st.one_of(st.none(), st.frozensets(st.sampled_from(["SMB", "Corporate"]))),
+        max_active_claims_per_customer=st.integers(1, 3),
+        max_completed_claims_per_customer=st.integers(1, 3),
+        claims_open_until=st.sampled_from([None, NOW - timedelta(days=1), NOW + timedelta(days=1)]),
+        eligible_location_ids=st.frozensets(st.sampled_from(["1", "2"])),
+    ),
+    location=st.builds(LocationFacts, st.sampled_from(["1", "2", "3"]), st.booleans()),
+    id_type=st.sampled_from([T.DOMAIN_NAME, T.TENANT_ID, T.TPID, T.AZURE_SUBSCRIPTION_ID]),
+    customer=st.builds(
+        CustomerFacts,
+        found=st.booleans(),
+        country=st.sampled_from([None, "US", "DE", "FR", "BR"]),
+        segment=st.sampled_from([None, "SMB", "Corporate", "Enterprise"]),
+    ),
+    counts=st.builds(ClaimCounts, st.integers(0, 4), st.integers(0, 4)),
+)
+
+
+@settings(max_examples=200)
+@given(cases, st.sampled_from(WORSENINGS))
+def test_a_reason_causing_fact_never_makes_it_eligible(
+    case: Case, worsening: tuple[R, Callable[[Case], Case]]
+) -> None:
+    caused, worsen = worsening
+    before, after = case.reasons(), worsen(case).reasons()
+    assert after != []
+    assert after == sorted(set(after), key=ORDER.index)  # no duplicates, stable order
+    hidden = set().union(*(HIDDEN_BY.get(r, set()) for r in after))
+    assert (set(before) | {caused}) - hidden <= set(after)
+
+
+@pytest.mark.parametrize(
+    ("id_type", "domains", "email", "required"),
+    [
+        (T.TENANT_ID, ["contoso.com"], "ana@contoso.com", False),
+        (T.TENANT_ID, ["Contoso.com", "contoso.onmicrosoft.com"], "ana@CONTOSO.COM", False),
+        (T.TENANT_ID, ["contoso.com"], "ana@mail.contoso.com", False),
+        (T.TENANT_ID, ["contoso.com"], "ana@fabrikam.com", True),
+        (T.TENANT_ID, ["contoso.com"], "ana@notcontoso.com", True),
+        (T.TENANT_ID, [], "ana@contoso.com", True),
+        (T.TENANT_ID, ["contoso.com"], None, True),
+        (T.TENANT_ID, ["contoso.com"], "not an email", True),
+        (T.DOMAIN_NAME, ["contoso.com"], "ana@fabrikam.com", False),
+        (T.TPID, [], None, False),
+    ],
+)
+def test_tenant_mismatch_reason_required(
+    id_type: T, domains: list[str], email: str | None, required: bool
+) -> None:
+    assert tenant_mismatch_reason_required(id_type, domains, email) is required
