@@ -44,7 +44,9 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession], *, write: bool = False) -> AsyncIterator[AsyncSession]:
+async def transaction(
+    sessions: async_sessionmaker[AsyncSession], *, write: bool = False
+) -> AsyncIterator[AsyncSession]:
     """One unit of work: commits on success, rolls back on any exception. `write=True` for anything that writes."""
     async with sessions() as session, session.begin():
         await session.connection(execution_options={WRITE: True} if write else {})

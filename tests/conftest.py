@@ -4,18 +4,32 @@ SQLite always; PostgreSQL too when `MCI_TEST_POSTGRES_URL` is set (CI always set
 there is a failure, not a skip).
 """
 
+import asyncio
 import os
+import socket
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 
 from app import db
+from app.auth import mint_token
+from app.cli import DEMO_DATA
+from app.clock import Clock
+from app.config import Settings
+from app.main import create_app
+from app.runtime import Runtime
+from app.services.importer import import_reference_data, load_document
 
 POSTGRES_URL = os.environ.get("MCI_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -42,27 +56,41 @@ class Database:
                     await conn.execute(text(f"DELETE FROM {name}"))
 
 
-async def _fresh_postgres(url: str) -> None:
-    """Drop and recreate the public schema so each run starts from nothing."""
+async def _fresh_postgres(base_url: str, suffix: str) -> str:
+    """A new, empty database beside the one `base_url` names (`<name>_<suffix>`); its URL."""
+    url = make_url(base_url)
+    name = f"{url.database}_{suffix}"
+    admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def _open_database(backend: str, purpose: str) -> Database:
+    """A fresh, migrated database of this backend, used for one purpose for the whole session."""
+    if backend == "postgres":
+        assert POSTGRES_URL
+        url = await _fresh_postgres(POSTGRES_URL, purpose)
+    else:
+        url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='mci-test-')) / f'{purpose}.db'}"
+    await db.upgrade(url)
     engine = db.create_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
+    return Database(url, engine, db.session_factory(engine))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def database(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    if request.param == "postgres":
-        assert POSTGRES_URL
-        url = POSTGRES_URL
-        await _fresh_postgres(url)
-    else:
-        url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='mci-test-')) / 'test.db'}"
-    await db.upgrade(url)
-    engine = db.create_engine(url)
-    yield Database(url, engine, db.session_factory(engine))
-    await engine.dispose()
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+async def database(backend: str) -> AsyncIterator[Database]:
+    """A database for service tests, which may empty it at will."""
+    database = await _open_database(backend, "services")
+    yield database
+    await database.engine.dispose()
 
 
 @pytest.fixture
@@ -70,3 +98,86 @@ async def empty_database(database: Database) -> Database:
     """The backend with every table emptied before the test."""
     await database.wipe()
     return database
+
+
+@dataclass
+class GraphQLResponse:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        assert not self.body.get("errors"), self.body["errors"]
+        return self.body["data"]
+
+    @property
+    def error_codes(self) -> list[str]:
+        return [e.get("extensions", {}).get("code") for e in self.body.get("errors") or []]
+
+
+@dataclass
+class Api:
+    """A real server (uvicorn on a free port) over a database seeded with the demo data, and an HTTP client."""
+
+    base_url: str
+    http: httpx.AsyncClient
+    database: Database
+    runtime: Runtime
+
+    @property
+    def clock(self) -> Clock:
+        return self.runtime.clock
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    def token(self, email: str) -> str:
+        return mint_token(self.settings, email)
+
+    async def graphql(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        as_user: str | None = None,
+        token: str | None = None,
+    ) -> GraphQLResponse:
+        headers = {}
+        if as_user is not None:
+            token = self.token(as_user)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        return GraphQLResponse(response.status_code, response.json())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def api(backend: str) -> AsyncIterator[Api]:
+    database = await _open_database(backend, "api")
+    await import_reference_data(database.sessions, load_document(DEMO_DATA))
+    settings = Settings(database_url=database.url, env="development", sandbox=True)
+    app = create_app(settings, Clock())
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{backend}", daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the server failed to start"
+        await asyncio.sleep(0.02)
+    base_url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        yield Api(base_url=base_url, http=http, database=database, runtime=app.state.runtime)
+    server.should_exit = True
+    await asyncio.to_thread(thread.join, 10)
+    await database.engine.dispose()

@@ -1,0 +1,58 @@
+"""The per-request context: who asks, the process runtime and fresh loaders."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+from app.auth import AuthenticationError, bearer_token
+from app.resolvers.errors import unauthenticated
+from app.resolvers.loaders import Loaders
+from app.runtime import Runtime
+from app.services.viewer import Principal, load_principal
+
+
+@dataclass
+class Context:
+    runtime: Runtime
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    viewer: Principal | None = None
+    auth_error: str | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.runtime.sessions)
+
+    def require_viewer(self) -> Principal:
+        if self.viewer is None:
+            raise unauthenticated(self.auth_error or "Authentication required: send a bearer token.")
+        return self.viewer
+
+    async def authenticate(self, token: str | None) -> None:
+        """Resolve the token to a partner user; on failure remember why, for the first protected field."""
+        if token is None:
+            self.auth_error = "Authentication required: send `Authorization: Bearer <token>`."
+            return
+        try:
+            claims = await self.runtime.verifier.verify(token)
+        except AuthenticationError as error:
+            self.auth_error = f"Authentication failed: {error}."
+            return
+        async with self.runtime.sessions() as session:
+            self.viewer = await load_principal(session, str(claims["sub"]))
+        if self.viewer is None:
+            self.auth_error = "Authentication failed: the token's user is not a partner user of this service."
+
+
+async def build_context(runtime: Runtime, request: Request | WebSocket, response: Any) -> Context:
+    context = Context(runtime=runtime, request=request, response=response)
+    if isinstance(request, Request):
+        await context.authenticate(bearer_token(request.headers.get("authorization")))
+    return context
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,243 @@
+"""Engagements: the catalogue, with timelines, criteria, limits, variable-pay rules and which of the viewer's
+locations can earn on each."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+
+from app import models
+from app.resolvers.enums import CustomerIdType, EngagementType, IneligibilityReason, Market, PayType
+from app.resolvers.context import Info
+from app.resolvers.partners import PartnerLocation
+from app.resolvers.relay import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    Node,
+    page_request,
+    pk_of,
+    to_global_id,
+)
+from app.services import catalogue
+
+
+@strawberry.type(description="An amount of money.")
+class Money:
+    amount: str = strawberry.field(description='Decimal amount as a string, e.g. `"1250.00"`, never a float.')
+    currency: str = strawberry.field(description="ISO 4217 currency code.")
+
+    @classmethod
+    def of(cls, amount: Decimal, currency: str) -> "Money":
+        return cls(amount=f"{amount:.2f}", currency=currency)
+
+
+@strawberry.type(description="How many days each step of a claim may take on an engagement.")
+class Timelines:
+    consent_days: int = strawberry.field(
+        description="Days from the claim's creation to the customer's consent."
+    )
+    submit_days: int = strawberry.field(description="Days from consent to the first submit.")
+    review_days: int = strawberry.field(description="Days from consent to the end of the review.")
+    dispute_days: int = strawberry.field(description="Days from a rejection to the dispute's submit.")
+
+
+@strawberry.type(description="Which customers an engagement accepts.")
+class CustomerCriteria:
+    countries: list[str] | None = strawberry.field(
+        description="Customer countries accepted (ISO 3166-1 alpha-2); null means any country."
+    )
+    segments: list[str] | None = strawberry.field(
+        description="Customer segments accepted; null means any segment."
+    )
+
+
+@strawberry.type(description="The hourly rate of one market.")
+class MarketRate:
+    market: Market = strawberry.field(description="The market.")
+    rate: Money = strawberry.field(description="Pay per hour in that market.")
+
+
+@strawberry.type(
+    description="How a variable-pay engagement pays: the smallest of hours × rate, percent of deal × deal size, "
+    "and the cap."
+)
+class VariablePayRules:
+    hourly_rates: list[MarketRate] = strawberry.field(description="Hourly rate per market.")
+    percent_of_deal: str = strawberry.field(
+        description="Fraction of the deal size, as a decimal string (0.05 = 5%)."
+    )
+    cap: Money = strawberry.field(description="The most one claim can pay.")
+    min_deal_size: Money = strawberry.field(description="The smallest opportunity deal size accepted.")
+    max_hours: int = strawberry.field(description="The most hours a partner can state.")
+
+
+@strawberry.type(description="Whether one of the viewer's locations can earn on an engagement.")
+class LocationEligibility:
+    location: PartnerLocation = strawberry.field(description="The viewer's location.")
+    can_earn: bool = strawberry.field(description="True when the location can be chosen for a claim on it.")
+    reasons: list[IneligibilityReason] = strawberry.field(description="Why it cannot; empty when it can.")
+
+
+@strawberry.type(
+    description="An MCI engagement (workshop, assessment or project) partners earn on through claims."
+)
+class Engagement(Node):
+    key: str = strawberry.field(description="Stable key in Microsoft's reference data.")
+    name: str = strawberry.field(description="Name of the engagement.")
+    description: str = strawberry.field(description="What the engagement is.")
+    solution_area: str = strawberry.field(description="The solution area it belongs to.")
+    engagement_type: EngagementType = strawberry.field(description="The kind of engagement.")
+    pay_type: PayType = strawberry.field(description="Fixed or variable pay.")
+    allowed_customer_id_types: list[CustomerIdType] = strawberry.field(
+        description="The identifiers customers can be nominated with."
+    )
+    customer_criteria: CustomerCriteria = strawberry.field(description="Which customers it accepts.")
+    max_active_claims_per_customer: int = strawberry.field(
+        description="How many active claims one customer identifier may have on it, across all partners."
+    )
+    max_completed_claims_per_customer: int = strawberry.field(
+        description="How many times one customer identifier may complete it, across all partners."
+    )
+    claims_open_until: datetime | None = strawberry.field(
+        description="After this instant it accepts no new claims; null means no end date."
+    )
+    timelines: Timelines = strawberry.field(description="Days allowed for each step of a claim.")
+    variable_pay: VariablePayRules | None = strawberry.field(
+        description="Payout rules; null for fixed-pay engagements."
+    )
+    row: strawberry.Private[models.Engagement]
+
+    @strawberry.field(description="Whether the engagement accepts new claims now.")
+    def open_for_claims(self, info: Info) -> bool:
+        until = self.row.claims_open_until
+        return until is None or info.context.runtime.clock.now() <= until
+
+    @strawberry.field(
+        description="For each location the viewer may act for, whether it can earn on this engagement."
+    )
+    async def location_eligibility(self, info: Info) -> list[LocationEligibility]:
+        loaders = info.context.loaders
+        viewer = info.context.require_viewer()
+        eligible_ids = await loaders.engagement_location_ids.load(self.row.id)
+        locations = [loc for loc in await loaders.location.load_many(sorted(viewer.location_pks)) if loc]
+        result = []
+        for location in locations:
+            reasons = catalogue.location_ineligibility(self.row, eligible_ids, location)
+            result.append(
+                LocationEligibility(
+                    location=PartnerLocation.from_model(location), can_earn=not reasons, reasons=reasons
+                )
+            )
+        return result
+
+    @classmethod
+    def from_model(cls, row: models.Engagement) -> "Engagement":
+        assert row.id is not None
+        timeline = catalogue.engagement_timeline(row)
+        return cls(
+            id=to_global_id("Engagement", row.id),
+            row=row,
+            key=row.key,
+            name=row.name,
+            description=row.description,
+            solution_area=row.solution_area,
+            engagement_type=EngagementType(row.engagement_type),
+            pay_type=PayType(row.pay_type),
+            allowed_customer_id_types=[CustomerIdType(t) for t in row.allowed_customer_id_types],
+            customer_criteria=CustomerCriteria(
+                countries=row.criteria_countries, segments=row.criteria_segments
+            ),
+            max_active_claims_per_customer=row.max_active_claims_per_customer,
+            max_completed_claims_per_customer=row.max_completed_claims_per_customer,
+            claims_open_until=row.claims_open_until,
+            timelines=Timelines(
+                consent_days=timeline.consent_days,
+                submit_days=timeline.submit_days,
+                review_days=timeline.review_days,
+                dispute_days=timeline.dispute_days,
+            ),
+            variable_pay=_variable_pay(row),
+        )
+
+
+def _variable_pay(row: models.Engagement) -> VariablePayRules | None:
+    if row.pay_type != PayType.VARIABLE:
+        return None
+    rates = {Market.A: row.hourly_rate_a, Market.B: row.hourly_rate_b, Market.C: row.hourly_rate_c}
+    return VariablePayRules(
+        hourly_rates=[
+            MarketRate(market=market, rate=Money.of(rate, row.currency))
+            for market, rate in rates.items()
+            if rate is not None
+        ],
+        percent_of_deal=str(row.percent_of_deal or Decimal(0)),
+        cap=Money.of(row.payout_cap or Decimal(0), row.currency),
+        min_deal_size=Money.of(row.min_deal_size or Decimal(0), row.currency),
+        max_hours=row.max_hours or 0,
+    )
+
+
+@strawberry.input(description="Narrows the engagement catalogue; every given condition must hold.")
+class EngagementFilter:
+    pay_type: PayType | None = strawberry.field(default=None, description="Only this pay type.")
+    engagement_types: list[EngagementType] | None = strawberry.field(
+        default=None, description="Only these engagement types."
+    )
+    solution_area: str | None = strawberry.field(
+        default=None, description="Only this solution area (any case)."
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Text found in the name or description (any case)."
+    )
+    open_for_claims: bool | None = strawberry.field(
+        default=None,
+        description="True: only engagements that accept new claims now; false: only closed ones.",
+    )
+
+
+EngagementConnection = Connection[Engagement]
+
+
+async def resolve_engagements(
+    info: Info,
+    filter: Annotated[
+        EngagementFilter | None, strawberry.argument(description="Conditions to narrow the list.")
+    ] = None,
+    first: First = None,
+    after: After = None,
+    last: Last = None,
+    before: Before = None,
+) -> EngagementConnection:
+    context = info.context
+    context.require_viewer()
+    settings = context.runtime.settings
+    request = page_request(
+        first, after, last, before, default=settings.default_page_size, maximum=settings.max_page_size
+    )
+    given = filter or EngagementFilter()
+    service_filter = catalogue.EngagementFilter(
+        pay_type=given.pay_type,
+        engagement_types=tuple(given.engagement_types or ()),
+        solution_area=given.solution_area,
+        search=given.search,
+        open_for_claims=given.open_for_claims,
+        now=context.runtime.clock.now(),
+    )
+    async with context.runtime.sessions() as session:
+        page = await catalogue.list_engagements(session, service_filter, request)
+    for row in page.items:  # later fields of the same request reuse these rows
+        context.loaders.engagement.prime(row.id, row)
+    return EngagementConnection.of(page, Engagement.from_model)
+
+
+async def resolve_engagement(
+    info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The engagement's global ID.")]
+) -> Engagement | None:
+    info.context.require_viewer()
+    pk = pk_of(id, "Engagement")
+    row = await info.context.loaders.engagement.load(pk) if pk is not None else None
+    return Engagement.from_model(row) if row else None

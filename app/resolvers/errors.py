@@ -1,0 +1,14 @@
+"""Top-level GraphQL errors, each with a stable `extensions.code`."""
+
+from graphql import GraphQLError
+
+
+def unauthenticated(message: str = "Authentication required: send a bearer token.") -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
+
+
+def bad_user_input(message: str, argument: str | None = None) -> GraphQLError:
+    extensions: dict[str, object] = {"code": "BAD_USER_INPUT"}
+    if argument:
+        extensions["argument"] = argument
+    return GraphQLError(message, extensions=extensions)

@@ -1,0 +1,36 @@
+"""Per-request batch loaders (aiodataloader), one per relation the schema exposes. Built in the context,
+never at module level, so no request sees another's cache."""
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.services import catalogue
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _batch(
+    sessions: async_sessionmaker[AsyncSession],
+    fetch: Callable[[AsyncSession, Iterable[K]], Awaitable[Mapping[K, V]]],
+    missing: Any = None,
+) -> DataLoader:
+    """A loader whose batch opens its own session: loaders of one request may run concurrently."""
+
+    async def load(keys: list[K]) -> list[V | Any]:
+        async with sessions() as session:
+            found = await fetch(session, keys)
+        return [found.get(key, missing) for key in keys]
+
+    return DataLoader(load)
+
+
+class Loaders:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.engagement = _batch(sessions, catalogue.engagements_by_id)
+        self.engagement_location_ids = _batch(sessions, catalogue.eligible_location_ids, frozenset())
+        self.location = _batch(sessions, catalogue.locations_by_pk)
+        self.partner = _batch(sessions, catalogue.partners_by_id)

@@ -1,0 +1,62 @@
+"""The schema: the root types assembled from each domain's resolvers."""
+
+import strawberry
+from strawberry.extensions import DisableIntrospection, MaskErrors, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
+
+from app.resolvers import engagements as engagement_resolvers
+from app.resolvers import node as node_resolvers
+from app.resolvers import partners
+from app.resolvers.authentication import RequireAuthentication
+from app.resolvers.context import Info
+from app.resolvers.relay import Node, to_global_id
+
+
+@strawberry.type(description="The entry points for reading.")
+class Query:
+    node: Node | None = strawberry.field(
+        resolver=node_resolvers.resolve_node,
+        description="Any object by its global ID; null when missing or not yours.",
+    )
+    nodes: list[Node | None] = strawberry.field(
+        resolver=node_resolvers.resolve_nodes,
+        description="Objects by global IDs, in order; null for each missing one.",
+    )
+    engagements: engagement_resolvers.EngagementConnection = strawberry.field(
+        resolver=engagement_resolvers.resolve_engagements, description="The engagement catalogue."
+    )
+    engagement: engagement_resolvers.Engagement | None = strawberry.field(
+        resolver=engagement_resolvers.resolve_engagement,
+        description="One engagement; null when there is no such one.",
+    )
+
+    @strawberry.field(description="The signed-in partner user.")
+    def viewer(self, info: Info) -> partners.Viewer:
+        viewer = info.context.require_viewer()
+        return partners.Viewer(
+            user=partners.PartnerUser(
+                id=to_global_id("PartnerUser", viewer.user_id), email=viewer.email, name=viewer.name
+            ),
+            partner_pk=viewer.partner_id,
+        )
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    """The schema; in production without introspection and field suggestions, and with faults masked."""
+    extensions: list[type[SchemaExtension] | SchemaExtension] = [RequireAuthentication]
+    if production:
+        extensions += [DisableIntrospection, MaskErrors()]
+    return strawberry.Schema(
+        query=Query,
+        types=[
+            engagement_resolvers.Engagement,
+            partners.PartnerLocation,
+            partners.PartnerAccount,
+            partners.PartnerUser,
+        ],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=production),
+    )
+
+
+schema = build_schema()

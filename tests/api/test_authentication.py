@@ -1,0 +1,65 @@
+"""No token, a bad one, or one for nobody: a top-level UNAUTHENTICATED error and HTTP 401, nothing resolved."""
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from tests.demo import CONTOSO_ADMIN
+
+VIEWER = "{ viewer { user { email } } }"
+
+
+async def test_no_token_is_refused_with_401(api):
+    response = await api.graphql(VIEWER)
+    assert response.status == 401
+    assert response.error_codes == ["UNAUTHENTICATED"]
+    assert response.body["data"] is None
+
+
+async def test_forged_token_is_refused(api):
+    forged = jwt.encode(
+        {"sub": CONTOSO_ADMIN, "exp": 4102444800, "aud": "mci-api", "iss": "mci-demo"}, "not-ours" * 8
+    )
+    response = await api.graphql(VIEWER, token=forged)
+    assert (response.status, response.error_codes) == (401, ["UNAUTHENTICATED"])
+
+
+async def test_expired_token_is_refused(api):
+    settings = api.settings
+    past = datetime.now(UTC) - timedelta(hours=1)
+    expired = jwt.encode(
+        {
+            "sub": CONTOSO_ADMIN,
+            "exp": int(past.timestamp()),
+            "aud": settings.jwt_audience,
+            "iss": settings.jwt_issuer,
+        },
+        settings.jwt_secret,
+    )
+    response = await api.graphql(VIEWER, token=expired)
+    assert response.error_codes == ["UNAUTHENTICATED"]
+    assert "expired" in response.body["errors"][0]["message"]
+
+
+async def test_token_of_an_unknown_user_is_refused(api):
+    response = await api.graphql(VIEWER, as_user="nobody@nowhere.example")
+    assert (response.status, response.error_codes) == (401, ["UNAUTHENTICATED"])
+
+
+async def test_garbage_authorization_header_is_refused(api):
+    response = await api.http.post(
+        "/graphql", json={"query": VIEWER}, headers={"Authorization": "Bearer abc.def"}
+    )
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_introspection_is_open_in_development(api):
+    response = await api.graphql("{ __schema { queryType { name } } }")
+    assert response.data == {"__schema": {"queryType": {"name": "Query"}}}
+
+
+async def test_a_valid_token_is_accepted(api):
+    response = await api.graphql(VIEWER, as_user=CONTOSO_ADMIN)
+    assert response.status == 200
+    assert response.data["viewer"]["user"]["email"] == CONTOSO_ADMIN
