@@ -1,0 +1,1 @@
+"""The use cases: one transaction each, calling domain/ for every decision."""
