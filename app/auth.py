@@ -51,7 +51,7 @@ class TokenVerifier:
             # PyJWKClient fetches over blocking urllib: keep it off the event loop.
             return (await asyncio.to_thread(client.get_signing_key_from_jwt, token)).key
         if self._jwks is None:
-            self._jwks = jwt.PyJWKSet.from_dict(json.loads(Path(source).read_text()))
+            self._jwks = jwt.PyJWKSet.from_dict(json.loads(await asyncio.to_thread(Path(source).read_text)))
         key_set = self._jwks
         assert isinstance(key_set, jwt.PyJWKSet)
         kid = jwt.get_unverified_header(token).get("kid")

@@ -181,3 +181,22 @@ async def api(backend: str) -> AsyncIterator[Api]:
     server.should_exit = True
     await asyncio.to_thread(thread.join, 10)
     await database.engine.dispose()
+
+
+CLAIM_TABLES = [
+    "idempotency_key",
+    "claim_event",
+    "consent_request",
+    "claim",
+    "customer_identifier",
+    "customer",
+]
+
+
+@pytest.fixture
+async def clean_api(api: Api) -> Api:
+    """The API server with no customers or claims (reference data kept), for tests that nominate."""
+    async with api.database.engine.begin() as conn:
+        for table in CLAIM_TABLES:
+            await conn.execute(text(f"DELETE FROM {table}"))
+    return api

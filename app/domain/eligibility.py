@@ -69,6 +69,12 @@ class ClaimCounts:
 
     active: int  # not terminal
     completed: int  # APPROVED
+    active_by_this_partner: int = 0  # the nominating partner's own active claims among `active`
+
+
+def accepts_claims(claims_open_until: datetime | None, now: datetime) -> bool:
+    """An engagement takes new claims up to and including its closing instant (None: for good)."""
+    return claims_open_until is None or now <= claims_open_until
 
 
 def location_reasons(engagement: EngagementRules, location: LocationFacts) -> list[IneligibilityReason]:
@@ -111,7 +117,7 @@ def customer_reasons(
     checks); once it is not found, its criteria and limits cannot be judged and are skipped.
     """
     reasons = []
-    if engagement.claims_open_until is not None and now > engagement.claims_open_until:
+    if not accepts_claims(engagement.claims_open_until, now):
         reasons.append(R.ENGAGEMENT_CLOSED)
     accepted = engagement.allowed_id_types & ID_TYPES_BY_PAY_TYPE[engagement.pay_type]
     if id_type not in accepted:
@@ -124,7 +130,8 @@ def customer_reasons(
         reasons.append(R.CRITERIA_NOT_MET)
     if counts.completed >= engagement.max_completed_claims_per_customer:
         reasons.append(R.ALREADY_PARTICIPATED)
-    if counts.active >= engagement.max_active_claims_per_customer:
+    # Add or claim, not both: a partner holds at most one active claim per engagement and identifier.
+    if counts.active >= engagement.max_active_claims_per_customer or counts.active_by_this_partner > 0:
         reasons.append(R.CLAIM_LIMIT_REACHED)
     return reasons
 

@@ -1,6 +1,6 @@
 """SQLModel tables, nothing else. Importing this package registers every table on `SQLModel.metadata`."""
 
-from app.models.claim import Claim, ClaimEvent, ConsentRequest, Customer, CustomerIdentifier
+from app.models.claim import Claim, ClaimEvent, ConsentRequest, Customer, CustomerIdentifier, IdempotencyKey
 from app.models.directory import DirectoryDomain, DirectoryOpportunity, DirectorySubscription, DirectoryTenant
 from app.models.engagement import CountryMarket, Engagement, EngagementLocation
 from app.models.partner import PartnerAccount, PartnerLocation, PartnerUser, RoleAssignment
@@ -18,6 +18,7 @@ __all__ = [
     "DirectoryTenant",
     "Engagement",
     "EngagementLocation",
+    "IdempotencyKey",
     "PartnerAccount",
     "PartnerLocation",
     "PartnerUser",

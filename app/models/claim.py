@@ -4,25 +4,32 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Numeric, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from app.domain.lifecycle import TERMINAL
 from app.models.types import UTCDateTime
 
 
 class Customer(SQLModel, table=True):
-    """An organisation as one partner knows it; never shared between partners."""
+    """A customer as one partner knows it: one nominating identifier (eligibility belongs to an identifier, never
+    to an organisation as a whole). Never shared between partners."""
 
     __tablename__ = "customer"
+    __table_args__ = (UniqueConstraint("partner_id", "id_type", "id_value"),)
 
     id: int | None = Field(default=None, primary_key=True)
     partner_id: int = Field(foreign_key="partner_account.id", index=True)
     name: str = Field(max_length=200)
+    id_type: str = Field(max_length=24)
+    id_value: str = Field(max_length=253, description="Normalised")
     tenant_id: str | None = Field(default=None, max_length=36, description="Resolved tenant, when known")
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class CustomerIdentifier(SQLModel, table=True):
+    """The identifiers shown for a customer: the nominating one and what the directory derived (a domain's tenant)."""
+
     __tablename__ = "customer_identifier"
     __table_args__ = (UniqueConstraint("customer_id", "id_type", "value"),)
 
@@ -32,12 +39,29 @@ class CustomerIdentifier(SQLModel, table=True):
     value: str = Field(max_length=253, description="Normalised")
 
 
+# Bumped by every write; SQLAlchemy adds `WHERE version = <read>` to each UPDATE, so of two racing writers
+# exactly one wins and the other gets StaleDataError.
+_claim_version = Column("version", Integer, nullable=False, default=1)
+_NOT_TERMINAL = "status NOT IN ({})".format(", ".join(f"'{status.value}'" for status in TERMINAL))
+
+
 class Claim(SQLModel, table=True):
     __tablename__ = "claim"
     __table_args__ = (
         Index("ix_claim_engagement_status", "engagement_id", "status"),
-        Index("ix_claim_partner_engagement", "partner_id", "engagement_id"),
+        Index("ix_claim_limit", "engagement_id", "limit_key"),
+        # Add or claim, not both: one active claim per (partner, engagement, identifier), whatever the race.
+        Index(
+            "ux_claim_active_per_partner",
+            "partner_id",
+            "engagement_id",
+            "limit_key",
+            unique=True,
+            sqlite_where=text(_NOT_TERMINAL),
+            postgresql_where=text(_NOT_TERMINAL),
+        ),
     )
+    __mapper_args__ = {"version_id_col": _claim_version}
 
     id: int | None = Field(default=None, primary_key=True)
     claim_number: str = Field(max_length=24, unique=True)
@@ -48,7 +72,9 @@ class Claim(SQLModel, table=True):
     friendly_name: str = Field(max_length=200)
     id_type: str = Field(max_length=24, description="Type of the nominating identifier")
     id_value: str = Field(max_length=253, description="Nominating identifier, normalised")
-    limit_key: str = Field(max_length=300, index=True, description="What claim limits count: a domain counts as its tenant")
+    limit_key: str = Field(
+        max_length=300, description="What claim limits count: a domain counts as its tenant"
+    )
     tenant_mismatch_reason: str | None = None
     status: str = Field(max_length=40)
     deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
@@ -61,9 +87,11 @@ class Claim(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     consented_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     first_submitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    rejected_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     disputed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    dispute_submitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    version: int = Field(default=1, description="Bumped by every change; guards against racing writers")
+    version: int = Field(default=1, sa_column=_claim_version)
 
 
 class ConsentRequest(SQLModel, table=True):
@@ -100,3 +128,18 @@ class ClaimEvent(SQLModel, table=True):
     actor_name: str | None = Field(default=None, max_length=200)
     comment: str | None = None
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first successful result of a mutation sent with an idempotency key, per user."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("user_id", "operation", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="partner_user.id")
+    operation: str = Field(max_length=40)
+    key: str = Field(max_length=200)
+    request_hash: str = Field(max_length=64)
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

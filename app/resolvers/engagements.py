@@ -8,8 +8,8 @@ from typing import Annotated
 import strawberry
 
 from app import models
-from app.resolvers.enums import CustomerIdType, EngagementType, IneligibilityReason, Market, PayType
 from app.resolvers.context import Info
+from app.resolvers.enums import CustomerIdType, EngagementType, IneligibilityReason, Market, PayType
 from app.resolvers.partners import PartnerLocation
 from app.resolvers.relay import (
     After,
@@ -62,7 +62,7 @@ class MarketRate:
 
 
 @strawberry.type(
-    description="How a variable-pay engagement pays: the smallest of hours × rate, percent of deal × deal size, "
+    description="How a variable-pay engagement pays: the smallest of hours x rate, percent of deal x deal size, "
     "and the cap."
 )
 class VariablePayRules:
@@ -113,8 +113,7 @@ class Engagement(Node):
 
     @strawberry.field(description="Whether the engagement accepts new claims now.")
     def open_for_claims(self, info: Info) -> bool:
-        until = self.row.claims_open_until
-        return until is None or info.context.runtime.clock.now() <= until
+        return catalogue.open_for_claims(self.row, info.context.runtime.clock.now())
 
     @strawberry.field(
         description="For each location the viewer may act for, whether it can earn on this engagement."

@@ -86,3 +86,72 @@ Market = expose(
     "The variable-pay market of a partner location's country; it sets the hourly rate.",
     {"A": "Market A.", "B": "Market B.", "C": "Market C (also every country not listed)."},
 )
+
+ClaimStatus = expose(
+    domain.ClaimStatus,
+    "Where a claim is in its life.",
+    {
+        "CUSTOMER_CLAIMED": "Added or claimed; consent not yet asked. The consent countdown runs.",
+        "AWAITING_CUSTOMER_CONSENT_RESPONSE": "The consent email was sent; waiting for the customer's answer.",
+        "CUSTOMER_CONSENT_RECEIVED": "The customer accepted; the partner may submit the claim.",
+        "CUSTOMER_CONSENT_DECLINED": "The customer declined. Terminal.",
+        "CUSTOMER_CONSENT_EXPIRED": "No consent within the window. Terminal (expired).",
+        "CANCELED": "Cancelled by the partner before the first submit. Terminal.",
+        "SUBMITTED": "Submitted by the partner; waiting for the reviewer.",
+        "UNDER_REVIEW": "A reviewer is working on it.",
+        "PARTNER_ACTION_REQUIRED": "The reviewer asked the partner for more; the partner fixes and resubmits.",
+        "APPROVED": "Approved: the engagement is completed. Terminal.",
+        "REJECTED": "Rejected; one dispute is allowed within the dispute window.",
+        "DISPUTED": "The partner disputes the rejection.",
+        "REJECTED_FINAL": "Rejected after the dispute. Terminal.",
+        "NOT_SUBMITTED_EXPIRED": "Not submitted in time after consent. Terminal (expired).",
+        "POST_SUBMISSION_EXPIRED": "The partner did not answer the reviewer in time. Terminal (expired).",
+        "DISPUTED_EXPIRED": "The dispute was not submitted in time. Terminal (expired).",
+    },
+)
+
+TerminalCategory = expose(
+    domain.TerminalCategory,
+    "How a claim ended.",
+    {
+        "COMPLETED": "Approved.",
+        "EXPIRED": "A deadline passed.",
+        "CANCELED": "Cancelled by the partner.",
+        "DECLINED": "The customer declined consent.",
+        "FINAL_REJECTED": "Rejected after a dispute.",
+    },
+)
+
+ClaimAction = expose(
+    domain.ClaimAction,
+    "Something done to a claim: what a claim event records, and what `availableActions` offers.",
+    {
+        "CREATE": "The claim was created by adding or claiming a customer.",
+        "SEND_CONSENT": "Send the consent email to the customer.",
+        "RESEND_CONSENT": "Send the consent email again, as a reminder; the deadline does not move.",
+        "ACCEPT_CONSENT": "The customer accepted.",
+        "DECLINE_CONSENT": "The customer declined.",
+        "EXPIRE_CONSENT": "The consent window passed.",
+        "CANCEL": "Cancel the claim (before its first submit).",
+        "SUBMIT": "Submit the claim (also the resubmit after a request or a dispute).",
+        "START_REVIEW": "A reviewer started the review.",
+        "REQUEST_PARTNER_ACTION": "The reviewer asked the partner for more.",
+        "APPROVE": "The reviewer approved the claim.",
+        "REJECT": "The reviewer rejected the claim.",
+        "DISPUTE": "Dispute the rejection (once).",
+        "EXPIRE_NOT_SUBMITTED": "The first-submit window passed.",
+        "EXPIRE_POST_SUBMISSION": "The window to answer the reviewer passed.",
+        "EXPIRE_DISPUTE": "The dispute window passed.",
+    },
+)
+
+ActorKind = expose(
+    domain.ActorKind,
+    "Who did something to a claim.",
+    {
+        "PARTNER_USER": "A partner user.",
+        "CUSTOMER": "The customer, through the consent link.",
+        "REVIEWER": "A Microsoft reviewer.",
+        "SYSTEM": "The service itself: the clock applying a deadline.",
+    },
+)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.services import catalogue
+from app.services import catalogue, records
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -34,3 +34,6 @@ class Loaders:
         self.engagement_location_ids = _batch(sessions, catalogue.eligible_location_ids, frozenset())
         self.location = _batch(sessions, catalogue.locations_by_pk)
         self.partner = _batch(sessions, catalogue.partners_by_id)
+        self.customer = _batch(sessions, records.customers_by_id)
+        self.customer_identifiers = _batch(sessions, records.identifiers_by_customer, [])
+        self.claim = _batch(sessions, records.claims_by_id)

@@ -6,11 +6,14 @@ from typing import Annotated
 
 import strawberry
 
+from app.resolvers.claims import Claim, ClaimEvent
 from app.resolvers.context import Info
+from app.resolvers.customers import Customer
 from app.resolvers.engagements import Engagement
 from app.resolvers.errors import bad_user_input
 from app.resolvers.partners import PartnerAccount, PartnerLocation, PartnerUser
 from app.resolvers.relay import Node, from_global_id, to_global_id
+from app.services import records
 
 MAX_NODES = 100
 
@@ -41,7 +44,39 @@ async def _users(info: Info, pks: Sequence[int]) -> list[Node | None]:
     return [me if pk == viewer.user_id else None for pk in pks]
 
 
+async def _customers(info: Info, pks: Sequence[int]) -> list[Node | None]:
+    viewer = info.context.require_viewer()
+    rows = await info.context.loaders.customer.load_many(pks)
+    return [Customer.from_model(r) if r and records.may_see_customer(viewer, r) else None for r in rows]
+
+
+async def _claims(info: Info, pks: Sequence[int]) -> list[Node | None]:
+    viewer = info.context.require_viewer()
+    rows = await info.context.loaders.claim.load_many(pks)
+    return [Claim.from_model(r) if r and records.may_see_claim(viewer, r) else None for r in rows]
+
+
+async def _claim_events(info: Info, pks: Sequence[int]) -> list[Node | None]:
+    viewer = info.context.require_viewer()
+    async with info.context.runtime.sessions() as session:
+        events = await records.events_by_id(session, pks)
+    claims = {
+        c.id: c
+        for c in await info.context.loaders.claim.load_many({e.claim_id for e in events.values()})
+        if c
+    }
+    visible = {
+        pk: event
+        for pk, event in events.items()
+        if event.claim_id in claims and records.may_see_claim(viewer, claims[event.claim_id])
+    }
+    return [ClaimEvent.from_model(visible[pk]) if pk in visible else None for pk in pks]
+
+
 FETCHERS: dict[str, Fetch] = {
+    "Claim": _claims,
+    "ClaimEvent": _claim_events,
+    "Customer": _customers,
     "Engagement": _engagements,
     "PartnerLocation": _locations,
     "PartnerAccount": _partners,

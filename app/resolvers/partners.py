@@ -3,8 +3,8 @@
 import strawberry
 
 from app import models
-from app.resolvers.enums import IncentivesRole
 from app.resolvers.context import Info
+from app.resolvers.enums import IncentivesRole
 from app.resolvers.relay import After, Before, Connection, First, Last, Node, page_request, to_global_id
 from app.services import catalogue
 

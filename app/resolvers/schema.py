@@ -1,12 +1,15 @@
 """The schema: the root types assembled from each domain's resolvers."""
 
+from typing import Annotated
+
 import strawberry
 from strawberry.extensions import DisableIntrospection, MaskErrors, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
+from app.resolvers import claims as claim_resolvers
 from app.resolvers import engagements as engagement_resolvers
 from app.resolvers import node as node_resolvers
-from app.resolvers import partners
+from app.resolvers import nominations, partners
 from app.resolvers.authentication import RequireAuthentication
 from app.resolvers.context import Info
 from app.resolvers.relay import Node, to_global_id
@@ -30,6 +33,21 @@ class Query:
         description="One engagement; null when there is no such one.",
     )
 
+    customer_eligibility: nominations.CustomerEligibility = strawberry.field(
+        resolver=nominations.resolve_customer_eligibility,
+        description="The add-customer preview: for a location and identifier, the engagements it can be nominated "
+        "for and why not the others.",
+    )
+
+    @strawberry.field(description="One of your claims; null when there is no such claim you may see.")
+    async def claim(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The claim's global ID.")],
+    ) -> claim_resolvers.Claim | None:
+        node = await node_resolvers.resolve_node(info, id)
+        return node if isinstance(node, claim_resolvers.Claim) else None
+
     @strawberry.field(description="The signed-in partner user.")
     def viewer(self, info: Info) -> partners.Viewer:
         viewer = info.context.require_viewer()
@@ -41,6 +59,18 @@ class Query:
         )
 
 
+@strawberry.type(description="The entry points for changing data. Each returns a payload with `userErrors`.")
+class Mutation:
+    add_customer: nominations.AddCustomerPayload = strawberry.field(
+        resolver=nominations.add_customer,
+        description="Add a customer: one claim per chosen engagement in CUSTOMER_CLAIMED, all or none.",
+    )
+    claim_customer: nominations.ClaimCustomerPayload = strawberry.field(
+        resolver=nominations.claim_customer,
+        description="Claim a known customer for fixed-pay engagements: one claim per engagement, all or none.",
+    )
+
+
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     """The schema; in production without introspection and field suggestions, and with faults masked."""
     extensions: list[type[SchemaExtension] | SchemaExtension] = [RequireAuthentication]
@@ -48,7 +78,11 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         extensions += [DisableIntrospection, MaskErrors()]
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         types=[
+            claim_resolvers.Claim,
+            claim_resolvers.ClaimEvent,
+            nominations.Customer,
             engagement_resolvers.Engagement,
             partners.PartnerLocation,
             partners.PartnerAccount,

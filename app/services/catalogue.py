@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.eligibility import EngagementRules, LocationFacts, location_reasons
+from app.domain.eligibility import EngagementRules, LocationFacts, accepts_claims, location_reasons
 from app.domain.enums import CustomerIdType, EngagementType, IneligibilityReason, PayType
 from app.domain.timelines import Timeline, timeline_for
 from app.models import Engagement, EngagementLocation, PartnerAccount, PartnerLocation
@@ -113,6 +113,10 @@ def engagement_rules(engagement: Engagement, eligible_ids: frozenset[str]) -> En
         claims_open_until=engagement.claims_open_until,
         eligible_location_ids=eligible_ids,
     )
+
+
+def open_for_claims(engagement: Engagement, now: datetime) -> bool:
+    return accepts_claims(engagement.claims_open_until, now)
 
 
 def engagement_timeline(engagement: Engagement) -> Timeline:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:06:39.657944
+Create Date: 2026-11-25 18:16:30.078202
 """
 
 from collections.abc import Sequence
@@ -80,10 +80,13 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('partner_id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('id_type', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('id_value', sqlmodel.sql.sqltypes.AutoString(length=253), nullable=False),
     sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
     sa.Column('created_at', app.models.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partner_account.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('partner_id', 'id_type', 'id_value')
     )
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_partner_id'), ['partner_id'], unique=False)
@@ -177,7 +180,9 @@ def upgrade() -> None:
     sa.Column('created_at', app.models.types.UTCDateTime(), nullable=False),
     sa.Column('consented_at', app.models.types.UTCDateTime(), nullable=True),
     sa.Column('first_submitted_at', app.models.types.UTCDateTime(), nullable=True),
+    sa.Column('rejected_at', app.models.types.UTCDateTime(), nullable=True),
     sa.Column('disputed_at', app.models.types.UTCDateTime(), nullable=True),
+    sa.Column('dispute_submitted_at', app.models.types.UTCDateTime(), nullable=True),
     sa.Column('updated_at', app.models.types.UTCDateTime(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['partner_user.id'], ),
@@ -191,9 +196,9 @@ def upgrade() -> None:
     with op.batch_alter_table('claim', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_claim_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_claim_engagement_status', ['engagement_id', 'status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_claim_limit_key'), ['limit_key'], unique=False)
+        batch_op.create_index('ix_claim_limit', ['engagement_id', 'limit_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_claim_location_pk'), ['location_pk'], unique=False)
-        batch_op.create_index('ix_claim_partner_engagement', ['partner_id', 'engagement_id'], unique=False)
+        batch_op.create_index('ux_claim_active_per_partner', ['partner_id', 'engagement_id', 'limit_key'], unique=True, sqlite_where=sa.text("status NOT IN ('APPROVED', 'CUSTOMER_CONSENT_EXPIRED', 'NOT_SUBMITTED_EXPIRED', 'POST_SUBMISSION_EXPIRED', 'DISPUTED_EXPIRED', 'CANCELED', 'CUSTOMER_CONSENT_DECLINED', 'REJECTED_FINAL')"), postgresql_where=sa.text("status NOT IN ('APPROVED', 'CUSTOMER_CONSENT_EXPIRED', 'NOT_SUBMITTED_EXPIRED', 'POST_SUBMISSION_EXPIRED', 'DISPUTED_EXPIRED', 'CANCELED', 'CUSTOMER_CONSENT_DECLINED', 'REJECTED_FINAL')"))
 
     op.create_table('customer_identifier',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -207,6 +212,18 @@ def upgrade() -> None:
     with op.batch_alter_table('customer_identifier', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_identifier_customer_id'), ['customer_id'], unique=False)
 
+    op.create_table('idempotency_key',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('operation', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('request_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('result', sa.JSON(), nullable=False),
+    sa.Column('created_at', app.models.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['partner_user.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('user_id', 'operation', 'key')
+    )
     op.create_table('role_assignment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -276,14 +293,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_role_assignment_user_id'))
 
     op.drop_table('role_assignment')
+    op.drop_table('idempotency_key')
     with op.batch_alter_table('customer_identifier', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customer_identifier_customer_id'))
 
     op.drop_table('customer_identifier')
     with op.batch_alter_table('claim', schema=None) as batch_op:
-        batch_op.drop_index('ix_claim_partner_engagement')
+        batch_op.drop_index('ux_claim_active_per_partner', sqlite_where=sa.text("status NOT IN ('APPROVED', 'CUSTOMER_CONSENT_EXPIRED', 'NOT_SUBMITTED_EXPIRED', 'POST_SUBMISSION_EXPIRED', 'DISPUTED_EXPIRED', 'CANCELED', 'CUSTOMER_CONSENT_DECLINED', 'REJECTED_FINAL')"), postgresql_where=sa.text("status NOT IN ('APPROVED', 'CUSTOMER_CONSENT_EXPIRED', 'NOT_SUBMITTED_EXPIRED', 'POST_SUBMISSION_EXPIRED', 'DISPUTED_EXPIRED', 'CANCELED', 'CUSTOMER_CONSENT_DECLINED', 'REJECTED_FINAL')"))
         batch_op.drop_index(batch_op.f('ix_claim_location_pk'))
-        batch_op.drop_index(batch_op.f('ix_claim_limit_key'))
+        batch_op.drop_index('ix_claim_limit')
         batch_op.drop_index('ix_claim_engagement_status')
         batch_op.drop_index(batch_op.f('ix_claim_customer_id'))
 

@@ -1,0 +1,181 @@
+"""Claims and their history (the claim event log)."""
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from app import models
+from app.domain.enums import ActorKind as DomainActorKind
+from app.resolvers.context import Info
+from app.resolvers.customers import Customer, CustomerIdentifier
+from app.resolvers.engagements import Engagement, Money
+from app.resolvers.enums import ActorKind, ClaimAction, ClaimStatus, CustomerIdType, TerminalCategory
+from app.resolvers.partners import PartnerLocation
+from app.resolvers.relay import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    Node,
+    encode_cursor,
+    page_request,
+    to_global_id,
+)
+from app.services import claims as claim_service
+from app.services import records
+
+
+@strawberry.type(description="A person to contact about a claim.")
+class Contact:
+    first_name: str = strawberry.field(description="First name.")
+    last_name: str = strawberry.field(description="Last name.")
+    email: str = strawberry.field(description="Email address.")
+    phone: str | None = strawberry.field(description="Phone number, if given.")
+    job_title: str | None = strawberry.field(description="Job title, if given.")
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> "Contact":
+        return cls(
+            first_name=stored.get("firstName") or "",
+            last_name=stored.get("lastName") or "",
+            email=stored.get("email") or "",
+            phone=stored.get("phone"),
+            job_title=stored.get("jobTitle"),
+        )
+
+
+@strawberry.type(description="Who did something to a claim.")
+class Actor:
+    kind: ActorKind = strawberry.field(description="Partner user, customer, reviewer or the service's clock.")
+    name: str | None = strawberry.field(description="Display name, when there is one.")
+
+
+@strawberry.type(
+    description="One action on a claim, kept for ever: what happened, from which status to which, who and when."
+)
+class ClaimEvent(Node):
+    cursor: str = strawberry.field(description="Resume a subscription or a history page after this event.")
+    action: ClaimAction = strawberry.field(description="What happened.")
+    from_status: ClaimStatus | None = strawberry.field(description="Status before; null for the creation.")
+    to_status: ClaimStatus = strawberry.field(description="Status after.")
+    actor: Actor = strawberry.field(description="Who did it.")
+    comment: str | None = strawberry.field(
+        description="A comment that came with the action (reviewer requests, rejections)."
+    )
+    occurred_at: datetime = strawberry.field(description="When it happened (UTC).")
+    claim_pk: strawberry.Private[int]
+
+    @strawberry.field(description="The claim the event belongs to.")
+    async def claim(self, info: Info) -> "Claim":
+        return Claim.from_model(await info.context.loaders.claim.load(self.claim_pk))
+
+    @classmethod
+    def from_model(cls, row: models.ClaimEvent) -> "ClaimEvent":
+        assert row.id is not None
+        return cls(
+            id=to_global_id("ClaimEvent", row.id),
+            cursor=encode_cursor(row.id),
+            claim_pk=row.claim_id,
+            action=ClaimAction(row.action),
+            from_status=ClaimStatus(row.from_status) if row.from_status else None,
+            to_status=ClaimStatus(row.to_status),
+            actor=Actor(kind=ActorKind(row.actor_kind), name=row.actor_name),
+            comment=row.comment,
+            occurred_at=row.occurred_at,
+        )
+
+
+ClaimEventConnection = Connection[ClaimEvent]
+
+
+@strawberry.type(
+    description="A partner's claim on an engagement for one customer, from nomination to its end."
+)
+class Claim(Node):
+    claim_number: str = strawberry.field(
+        description="Human-readable unique claim number, e.g. `C26-7K3Q9XWD`."
+    )
+    friendly_name: str = strawberry.field(description="The partner's name for the claim.")
+    status: ClaimStatus = strawberry.field(description="Where the claim is in its life.")
+    identifier: CustomerIdentifier = strawberry.field(
+        description="The identifier the customer was nominated with."
+    )
+    hours: int | None = strawberry.field(
+        description="Hours stated for a variable-pay engagement; they never change."
+    )
+    proposed_payout: Money | None = strawberry.field(
+        description="The payout proposed at nomination (variable pay)."
+    )
+    tenant_mismatch_reason: str | None = strawberry.field(
+        description="Why the tenant ID does not match the contact's email domain, when it did not."
+    )
+    customer_contact: Contact = strawberry.field(description="Who answers the consent email.")
+    partner_contact: Contact = strawberry.field(description="The partner's contact for this claim.")
+    created_at: datetime = strawberry.field(description="When the claim was created.")
+    deadline: datetime | None = strawberry.field(
+        description="When the current waiting status ends; null when the claim waits on the reviewer or has ended."
+    )
+    row: strawberry.Private[models.Claim]
+
+    @strawberry.field(
+        description="Whole days left before the deadline, rounded up; null when there is no deadline."
+    )
+    def days_remaining(self, info: Info) -> int | None:
+        return claim_service.days_left(self.row, info.context.runtime.clock.now())
+
+    @strawberry.field(description="How the claim ended; null while it is active.")
+    def terminal_category(self) -> TerminalCategory | None:
+        return claim_service.terminal_category(self.row)
+
+    @strawberry.field(description="What you may do to the claim now.")
+    def available_actions(self) -> list[ClaimAction]:
+        return claim_service.available_actions(self.row, DomainActorKind.PARTNER_USER)
+
+    @strawberry.field(description="The engagement claimed.")
+    async def engagement(self, info: Info) -> Engagement:
+        return Engagement.from_model(await info.context.loaders.engagement.load(self.row.engagement_id))
+
+    @strawberry.field(description="The customer the claim is about.")
+    async def customer(self, info: Info) -> Customer:
+        return Customer.from_model(await info.context.loaders.customer.load(self.row.customer_id))
+
+    @strawberry.field(description="The partner location the claim earns for.")
+    async def location(self, info: Info) -> PartnerLocation:
+        return PartnerLocation.from_model(await info.context.loaders.location.load(self.row.location_pk))
+
+    @strawberry.field(description="Everything that happened to the claim, oldest first.")
+    async def history(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> ClaimEventConnection:
+        settings = info.context.runtime.settings
+        request = page_request(
+            first, after, last, before, default=settings.default_page_size, maximum=settings.max_page_size
+        )
+        assert self.row.id is not None
+        async with info.context.runtime.sessions() as session:
+            page = await records.claim_history(session, self.row.id, request)
+        return ClaimEventConnection.of(page, ClaimEvent.from_model)
+
+    @classmethod
+    def from_model(cls, row: models.Claim) -> "Claim":
+        assert row.id is not None
+        payout = (
+            Money.of(row.proposed_payout, row.currency or "USD") if row.proposed_payout is not None else None
+        )
+        return cls(
+            id=to_global_id("Claim", row.id),
+            row=row,
+            claim_number=row.claim_number,
+            friendly_name=row.friendly_name,
+            status=ClaimStatus(row.status),
+            identifier=CustomerIdentifier(id_type=CustomerIdType(row.id_type), value=row.id_value),
+            hours=row.hours,
+            proposed_payout=payout,
+            tenant_mismatch_reason=row.tenant_mismatch_reason,
+            customer_contact=Contact.of(row.customer_contact),
+            partner_contact=Contact.of(row.partner_contact),
+            created_at=row.created_at,
+            deadline=row.deadline,
+        )

@@ -1,0 +1,49 @@
+"""`UserError`: what the user can fix, returned in a payload, never as a top-level error."""
+
+import strawberry
+
+from app.resolvers.enums import expose
+from app.services.problems import ErrorCode, Problem
+
+UserErrorCode = expose(
+    ErrorCode,
+    "Stable codes of the problems a user can fix.",
+    {
+        "INVALID_INPUT": "A value is missing, too long or malformed.",
+        "INVALID_ID_FORMAT": "The customer identifier is not well formed for its type.",
+        "NOT_FOUND": "An ID names nothing you can see.",
+        "TENANT_MISMATCH_REASON_REQUIRED": "The tenant does not match the contact's email domain: give a reason.",
+        "SINGLE_ENGAGEMENT_FOR_VARIABLE_PAY": "A variable-pay engagement must be chosen on its own.",
+        "MIXED_PAY_TYPES": "Fixed- and variable-pay engagements cannot be chosen together.",
+        "HOURS_REQUIRED": "Variable pay needs the hours.",
+        "HOURS_OUT_OF_RANGE": "The hours are outside what the engagement allows.",
+        "HOURS_NOT_ALLOWED": "Hours are for variable-pay engagements only.",
+        "VARIABLE_PAY_NOT_CLAIMABLE": "Variable-pay engagements are nominated with addCustomer only.",
+        "NOT_A_KNOWN_CUSTOMER": "Only customers who consented to you before can be claimed.",
+        "IDEMPOTENCY_KEY_REUSED": "The idempotency key was used before with a different input.",
+        "CONCURRENT_CHANGE": "Someone changed the object at the same moment; read it again and retry.",
+        "CRITERIA_NOT_MET": "The customer does not meet the engagement's criteria.",
+        "ID_TYPE_NOT_ALLOWED": "The engagement does not accept this kind of identifier.",
+        "CLAIM_LIMIT_REACHED": "The customer already has as many active claims on the engagement as it allows.",
+        "ALREADY_PARTICIPATED": "The customer already completed the engagement.",
+        "ENGAGEMENT_CLOSED": "The engagement accepts no new claims.",
+        "LOCATION_NOT_ENROLLED": "The location is not enrolled in MCI.",
+        "LOCATION_NOT_ELIGIBLE": "The location is not eligible for the engagement.",
+        "IDENTIFIER_NOT_FOUND": "The identifier is not in the customer directory.",
+    },
+)
+
+
+@strawberry.type(description="A problem with the input that the user can fix; nothing was changed.")
+class UserError:
+    code: UserErrorCode = strawberry.field(description="Stable code to branch on.")
+    field: list[str] | None = strawberry.field(
+        description='Path to the input field at fault, e.g. `["input", "engagementIds", "1"]`; null when '
+        "the problem is not about one field."
+    )
+    message: str = strawberry.field(description="What is wrong, in words for the user.")
+
+    @classmethod
+    def of(cls, problem: Problem) -> "UserError":
+        field = [str(part) for part in problem.field] if problem.field is not None else None
+        return cls(code=problem.code, field=field, message=problem.message)

@@ -1,0 +1,117 @@
+"""The one way a claim changes. Every status change, whoever causes it (partner, customer, reviewer, clock),
+goes through `apply_action`: lifecycle decides, the claim row is written, and a claim event is appended, all in
+the caller's transaction."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.domain import lifecycle
+from app.domain.enums import ActorKind, ClaimAction, ClaimStatus, TerminalCategory
+from app.domain.lifecycle import ClaimState
+from app.domain.timelines import days_remaining
+from app.models import Claim, ClaimEvent, Engagement
+from app.services.catalogue import engagement_timeline
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    id: str | None = (
+        None  # the user's email, the reviewer's email, the consent request...; None for the clock
+    )
+    name: str | None = None
+
+
+SYSTEM = Actor(ActorKind.SYSTEM, name="MCI clock")
+
+
+class ClaimChanged(Exception):
+    """Another writer changed the claim between our read and our write; nothing of ours was written."""
+
+
+def _stamp(claim: Claim, action: ClaimAction, was: ClaimStatus | None, now: datetime) -> None:
+    """Record the instants the timelines start from."""
+    if action is ClaimAction.ACCEPT_CONSENT:
+        claim.consented_at = now
+    elif action is ClaimAction.SUBMIT:
+        claim.first_submitted_at = claim.first_submitted_at or now
+        if was is ClaimStatus.DISPUTED:
+            claim.dispute_submitted_at = now
+    elif action is ClaimAction.REJECT:
+        claim.rejected_at = now
+    elif action is ClaimAction.DISPUTE:
+        claim.disputed_at = now
+
+
+async def apply_action(
+    session: AsyncSession,
+    claim: Claim,
+    engagement: Engagement,
+    action: ClaimAction,
+    actor: Actor,
+    now: datetime,
+    *,
+    comment: str | None = None,
+) -> ClaimEvent:
+    """Apply `action` to `claim` (CREATE for a new, unsaved claim) and append its event.
+
+    Raises lifecycle.TransitionNotAllowed when the action is not open, ClaimChanged when a concurrent writer won.
+    """
+    was = ClaimStatus(claim.status) if action is not ClaimAction.CREATE else None
+    if was is None:
+        state = lifecycle.initial_state(actor.kind)
+    else:
+        state = lifecycle.next_state(claim_state(claim), action, actor.kind)
+    _stamp(claim, action, was, now)
+    claim.status = state.status
+    claim.deadline = lifecycle.deadline_for(
+        state.status,
+        engagement_timeline(engagement),
+        created_at=claim.created_at,
+        consented_at=claim.consented_at,
+        rejected_at=claim.rejected_at,
+        dispute_submitted_at=claim.dispute_submitted_at,
+    )
+    claim.updated_at = now
+    session.add(claim)
+    try:
+        await session.flush()
+    except StaleDataError as error:
+        raise ClaimChanged(f"claim {claim.claim_number} changed meanwhile") from error
+    assert claim.id is not None
+    event = ClaimEvent(
+        claim_id=claim.id,
+        engagement_id=claim.engagement_id,
+        partner_id=claim.partner_id,
+        action=action.value,
+        from_status=was.value if was else None,
+        to_status=state.status.value,
+        actor_kind=actor.kind.value,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        comment=comment,
+        occurred_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+def claim_state(claim: Claim) -> ClaimState:
+    return ClaimState(ClaimStatus(claim.status), disputed=claim.disputed_at is not None)
+
+
+def available_actions(claim: Claim, actor: ActorKind) -> list[ClaimAction]:
+    """What this kind of actor may do to the claim now."""
+    return lifecycle.available_actions(claim_state(claim), actor)
+
+
+def terminal_category(claim: Claim) -> TerminalCategory | None:
+    return lifecycle.TERMINAL.get(ClaimStatus(claim.status))
+
+
+def days_left(claim: Claim, now: datetime) -> int | None:
+    return days_remaining(claim.deadline, now) if claim.deadline is not None else None

@@ -1,0 +1,60 @@
+"""Reads of what partners created: customers, their identifiers, claims and claim events."""
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Claim, ClaimEvent, Customer, CustomerIdentifier
+from app.services.pagination import Page, PageRequest, keyset_page
+from app.services.viewer import Principal
+
+
+def may_see_claim(viewer: Principal, claim: Claim) -> bool:
+    """A claim belongs to its partner and, for a location-scoped user, to the location it was made for."""
+    return claim.partner_id == viewer.partner_id and viewer.may_see_location(claim.location_pk)
+
+
+def may_see_customer(viewer: Principal, customer: Customer) -> bool:
+    """Decision: customers are known to the whole partner account (any of its users may claim a known one);
+    their claims stay scoped to locations."""
+    return customer.partner_id == viewer.partner_id
+
+
+async def customers_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Customer]:
+    rows = (await session.execute(select(Customer).where(Customer.id.in_(list(ids))))).scalars()  # type: ignore[union-attr]
+    return {c.id: c for c in rows if c.id is not None}
+
+
+async def identifiers_by_customer(
+    session: AsyncSession, ids: Iterable[int]
+) -> dict[int, list[CustomerIdentifier]]:
+    rows = (
+        await session.execute(
+            select(CustomerIdentifier)
+            .where(CustomerIdentifier.customer_id.in_(list(ids)))  # type: ignore[attr-defined]
+            .order_by(CustomerIdentifier.id)
+        )
+    ).scalars()
+    found: dict[int, list[CustomerIdentifier]] = defaultdict(list)
+    for row in rows:
+        found[row.customer_id].append(row)
+    return found
+
+
+async def claims_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Claim]:
+    rows = (await session.execute(select(Claim).where(Claim.id.in_(list(ids))))).scalars()  # type: ignore[union-attr]
+    return {c.id: c for c in rows if c.id is not None}
+
+
+async def events_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, ClaimEvent]:
+    rows = (await session.execute(select(ClaimEvent).where(ClaimEvent.id.in_(list(ids))))).scalars()  # type: ignore[union-attr]
+    return {e.id: e for e in rows if e.id is not None}
+
+
+async def claim_history(session: AsyncSession, claim_id: int, page: PageRequest) -> Page[ClaimEvent]:
+    """A claim's events, oldest first; an event's id is its cursor."""
+    return await keyset_page(
+        session, select(ClaimEvent).where(ClaimEvent.claim_id == claim_id), ClaimEvent.id, page
+    )
