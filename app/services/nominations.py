@@ -466,7 +466,9 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
                 "The tenant ID does not match the customer contact's email domain: give a reason.",
             )
         )
-    index = {e.id: i for i, e in enumerate(command.engagement_pks)}
+    index: dict[int | None, int] = {}
+    for position, pk in enumerate(command.engagement_pks):
+        index.setdefault(pk, position)
     for verdict in assessment.verdicts:
         for r in verdict.reasons:
             problems.append(
