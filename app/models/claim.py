@@ -77,7 +77,7 @@ class Claim(SQLModel, table=True):
     )
     tenant_mismatch_reason: str | None = None
     status: str = Field(max_length=40)
-    deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
     hours: int | None = None
     proposed_payout: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2)))
     currency: str | None = Field(default=None, max_length=3)
@@ -95,18 +95,20 @@ class Claim(SQLModel, table=True):
 
 
 class ConsentRequest(SQLModel, table=True):
+    """The request for a customer's consent to one claim. Re-sends remind the same request; its link is signed
+    from (id, nonce), works once and dies at the consent deadline."""
+
     __tablename__ = "consent_request"
 
     id: int | None = Field(default=None, primary_key=True)
     claim_id: int = Field(foreign_key="claim.id", unique=True)
     recipient_email: str = Field(max_length=254)
-    status: str = Field(max_length=20)
-    token_hash: str | None = Field(default=None, max_length=64, unique=True)
-    first_sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    last_sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    send_count: int = 0
+    nonce: str = Field(max_length=64, description="Secret part of the link's signature")
+    first_sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    send_count: int = 1
     responded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    response: str | None = Field(default=None, max_length=10)
+    response: str | None = Field(default=None, max_length=10, description="ACCEPT or DECLINE")
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 

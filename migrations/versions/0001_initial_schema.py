@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:16:30.078202
+Create Date: 2026-11-25 18:23:00.882726
 """
 
 from collections.abc import Sequence
@@ -195,6 +195,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('claim', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_claim_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_claim_deadline'), ['deadline'], unique=False)
         batch_op.create_index('ix_claim_engagement_status', ['engagement_id', 'status'], unique=False)
         batch_op.create_index('ix_claim_limit', ['engagement_id', 'limit_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_claim_location_pk'), ['location_pk'], unique=False)
@@ -264,18 +265,16 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('claim_id', sa.Integer(), nullable=False),
     sa.Column('recipient_email', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('first_sent_at', app.models.types.UTCDateTime(), nullable=True),
-    sa.Column('last_sent_at', app.models.types.UTCDateTime(), nullable=True),
+    sa.Column('nonce', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('first_sent_at', app.models.types.UTCDateTime(), nullable=False),
+    sa.Column('last_sent_at', app.models.types.UTCDateTime(), nullable=False),
     sa.Column('send_count', sa.Integer(), nullable=False),
     sa.Column('responded_at', app.models.types.UTCDateTime(), nullable=True),
     sa.Column('response', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
     sa.Column('expires_at', app.models.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['claim_id'], ['claim.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('claim_id'),
-    sa.UniqueConstraint('token_hash')
+    sa.UniqueConstraint('claim_id')
     )
     # ### end Alembic commands ###
 
@@ -303,6 +302,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_claim_location_pk'))
         batch_op.drop_index('ix_claim_limit')
         batch_op.drop_index('ix_claim_engagement_status')
+        batch_op.drop_index(batch_op.f('ix_claim_deadline'))
         batch_op.drop_index(batch_op.f('ix_claim_customer_id'))
 
     op.drop_table('claim')
