@@ -12,6 +12,9 @@ class Clock:
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
 
+    def advance_days(self, days: int) -> datetime:
+        return self.advance(timedelta(days=days))
+
     def advance(self, delta: timedelta) -> datetime:
         if delta < timedelta(0):
             raise ValueError("time only moves forward")

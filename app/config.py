@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_JWT_SECRET = "mci-demo-secret-change-me-in-production-0123456789"
+DEMO_LINK_SECRET = "mci-demo-link-secret-change-me-in-production-0123456789"
 
 
 class Settings(BaseSettings):
@@ -25,9 +26,28 @@ class Settings(BaseSettings):
     jwt_issuer: str = "mci-demo"
     jwt_audience: str = "mci-api"
     token_ttl_hours: int = 12
+    link_secret: str = Field(
+        default=DEMO_LINK_SECRET,
+        description="Signs consent links; set your own in production (32+ characters)",
+    )
     public_url: str = "http://127.0.0.1:8000"
+    sweep_interval_seconds: float = Field(
+        default=30, description="How often the server applies passed deadlines (reads apply them too)"
+    )
     smtp_url: str | None = None
     mail_from: str = "MCI Engagements <no-reply@mci.example>"
+    mail_retry_base_seconds: float = Field(
+        default=5, gt=0, description="Wait after a failed send; it doubles with each further failure"
+    )
+    mail_retry_max_seconds: float = Field(
+        default=900, gt=0, description="Longest wait between two send attempts"
+    )
+    mail_poll_seconds: float = Field(
+        default=5, gt=0, description="How often the mail sender looks for due mail when nothing wakes it"
+    )
+    mail_max_attempts: int = Field(
+        default=20, ge=1, description="Attempts after which a message is marked FAILED and no longer retried"
+    )
     max_page_size: int = 100
     default_page_size: int = 20
 
@@ -38,6 +58,10 @@ class Settings(BaseSettings):
                 raise ValueError("MCI_SANDBOX must be false when MCI_ENV=production")
             if self.jwt_algorithm == "HS256" and self.jwt_secret == DEMO_JWT_SECRET:
                 raise ValueError("MCI_JWT_SECRET must be set to a secret of your own when MCI_ENV=production")
+            if self.link_secret == DEMO_LINK_SECRET:
+                raise ValueError(
+                    "MCI_LINK_SECRET must be set to a secret of your own when MCI_ENV=production"
+                )
         return self
 
     @property

@@ -14,6 +14,7 @@ from strawberry.asgi import GraphQL
 from app import db
 from app.clock import Clock
 from app.config import Settings, get_settings
+from app.consent_page import consent_routes
 from app.resolvers.context import Context, build_context
 from app.resolvers.schema import build_schema
 from app.runtime import Runtime
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if runtime.settings.is_sqlite:
             # The embedded default needs no operator: it creates and migrates its own file.
             await db.upgrade(runtime.settings.database_url)
+        runtime.start()
         yield
         await runtime.close()
 
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Route("/", lambda _request: RedirectResponse("/graphql")),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *consent_routes(runtime),
         ],
         lifespan=lifespan,
     )

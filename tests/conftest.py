@@ -5,11 +5,15 @@ there is a failure, not a skip).
 """
 
 import asyncio
+import contextlib
+import email
+import email.message
+import email.policy
 import os
 import socket
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import text
+from aiosmtpd.controller import Controller
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
@@ -132,6 +137,22 @@ class Api:
     def settings(self) -> Settings:
         return self.runtime.settings
 
+    @contextlib.contextmanager
+    def statements(self) -> Iterator[list[str]]:
+        """The SQL statements the server runs meanwhile, without the mail sender's polling (background work)."""
+        seen: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if "mail_outbox" not in statement:
+                seen.append(statement)
+
+        engine = self.runtime.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
     def token(self, email: str) -> str:
         return mint_token(self.settings, email)
 
@@ -160,13 +181,65 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a free port that keeps every message it receives; it can be stopped
+    and started again on the same port, to play an outage."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.messages: list[email.message.EmailMessage] = []
+        self._controller: Controller | None = None
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # aiosmtpd handler hook
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def start(self) -> None:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    async def wait_for(
+        self, recipient: str, count: int = 1, seconds: float = 10
+    ) -> list[email.message.EmailMessage]:
+        """The messages to `recipient`, once there are at least `count` of them."""
+        for _ in range(int(seconds / 0.05)):
+            found = [m for m in self.messages if m["To"] == recipient]
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {count} message(s) to {recipient} within {seconds}s; got {len(found)}")
+
+
 @pytest.fixture(scope="session")
-async def api(backend: str) -> AsyncIterator[Api]:
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+async def api(backend: str, smtp: SmtpSink) -> AsyncIterator[Api]:
     database = await _open_database(backend, "api")
     await import_reference_data(database.sessions, load_document(DEMO_DATA))
-    settings = Settings(database_url=database.url, env="development", sandbox=True)
-    app = create_app(settings, Clock())
     port = _free_port()
+    settings = Settings(
+        database_url=database.url,
+        public_url=f"http://127.0.0.1:{port}",
+        env="development",
+        sandbox=True,
+        smtp_url=f"smtp://127.0.0.1:{smtp.port}",
+        mail_poll_seconds=0.2,
+        mail_retry_base_seconds=0.2,
+        mail_retry_max_seconds=0.5,
+        sweep_interval_seconds=3600,  # reads apply passed deadlines; the periodic sweep would only add noise
+    )
+    app = create_app(settings, Clock())
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

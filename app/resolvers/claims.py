@@ -1,7 +1,7 @@
 """Claims and their history (the claim event log)."""
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -25,6 +25,9 @@ from app.resolvers.relay import (
 )
 from app.services import claims as claim_service
 from app.services import records
+
+if TYPE_CHECKING:
+    from app.resolvers.consent import ConsentRequest
 
 
 @strawberry.type(description="A person to contact about a claim.")
@@ -144,6 +147,15 @@ class Claim(Node):
     @strawberry.field(description="The partner location the claim earns for.")
     async def location(self, info: Info) -> PartnerLocation:
         return PartnerLocation.from_model(await info.context.loaders.location.load(self.row.location_pk))
+
+    @strawberry.field(description="The consent request; null until consent was first sent.")
+    async def consent_request(
+        self, info: Info
+    ) -> Annotated["ConsentRequest", strawberry.lazy("app.resolvers.consent")] | None:
+        from app.resolvers.consent import ConsentRequest
+
+        row = await info.context.loaders.consent_request.load(self.row.id)
+        return ConsentRequest.from_model(row) if row else None
 
     @strawberry.field(description="Everything that happened to the claim, oldest first.")
     async def history(

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.services import catalogue, records
+from app.services import catalogue, consent, records
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -37,3 +37,4 @@ class Loaders:
         self.customer = _batch(sessions, records.customers_by_id)
         self.customer_identifiers = _batch(sessions, records.identifiers_by_customer, [])
         self.claim = _batch(sessions, records.claims_by_id)
+        self.consent_request = _batch(sessions, consent.consent_requests_by_claim)

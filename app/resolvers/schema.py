@@ -7,11 +7,12 @@ from strawberry.extensions import DisableIntrospection, MaskErrors, SchemaExtens
 from strawberry.schema.config import StrawberryConfig
 
 from app.resolvers import claims as claim_resolvers
+from app.resolvers import consent as consent_resolvers
 from app.resolvers import engagements as engagement_resolvers
 from app.resolvers import node as node_resolvers
 from app.resolvers import nominations, partners
-from app.resolvers.authentication import RequireAuthentication
 from app.resolvers.context import Info
+from app.resolvers.extensions import ApplyPassedDeadlines, RequireAuthentication
 from app.resolvers.relay import Node, to_global_id
 
 
@@ -69,11 +70,24 @@ class Mutation:
         resolver=nominations.claim_customer,
         description="Claim a known customer for fixed-pay engagements: one claim per engagement, all or none.",
     )
+    send_consent: consent_resolvers.SendConsentPayload = strawberry.field(
+        resolver=consent_resolvers.send_consent,
+        description="Email the customer a consent request (CUSTOMER_CLAIMED to AWAITING_CUSTOMER_CONSENT_RESPONSE), "
+        "or a reminder of it; the deadline does not move.",
+    )
+    respond_to_consent: consent_resolvers.RespondToConsentPayload = strawberry.field(
+        resolver=consent_resolvers.respond_to_consent,
+        description="The customer's answer. Public: authorised by the consent link's token, which works once.",
+    )
+    advance_test_clock: consent_resolvers.AdvanceTestClockPayload = strawberry.field(
+        resolver=consent_resolvers.advance_test_clock,
+        description="Sandbox only: move the service's clock forward so deadlines pass; refused in production.",
+    )
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     """The schema; in production without introspection and field suggestions, and with faults masked."""
-    extensions: list[type[SchemaExtension] | SchemaExtension] = [RequireAuthentication]
+    extensions: list[type[SchemaExtension] | SchemaExtension] = [RequireAuthentication, ApplyPassedDeadlines]
     if production:
         extensions += [DisableIntrospection, MaskErrors()]
     return strawberry.Schema(

@@ -14,6 +14,7 @@ from app.domain.lifecycle import ClaimState
 from app.domain.timelines import days_remaining
 from app.models import Claim, ClaimEvent, Engagement
 from app.services.catalogue import engagement_timeline
+from app.services.problems import ErrorCode, Path, Problem
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,20 @@ def terminal_category(claim: Claim) -> TerminalCategory | None:
 
 def days_left(claim: Claim, now: datetime) -> int | None:
     return days_remaining(claim.deadline, now) if claim.deadline is not None else None
+
+
+def transition_problem(
+    error: lifecycle.TransitionNotAllowed, field: Path | None = ("input", "claimId")
+) -> Problem:
+    """A refused transition as the user sees it: the claim ended, or the action is not open now."""
+    code = (
+        ErrorCode.CLAIM_CLOSED
+        if lifecycle.is_terminal(error.state.status)
+        else ErrorCode.ACTION_NOT_AVAILABLE
+    )
+    return Problem(code, field, str(error))
+
+
+CONCURRENT_CHANGE = Problem(
+    ErrorCode.CONCURRENT_CHANGE, ("input", "claimId"), "The claim changed at the same moment; read it again."
+)

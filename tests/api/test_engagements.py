@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from sqlalchemy import event
 
 from app.cli import DEMO_DATA
 from tests.demo import CONTOSO_ADMIN, CONTOSO_SELLER, CONTOSO_SELLER_LOCATION, ENGAGEMENT_COUNT
@@ -165,26 +164,10 @@ async def test_unknown_engagement_is_null(api):
 async def test_statement_count_of_a_page_does_not_grow_with_its_size(api):
     query = """query($first: Int) { engagements(first: $first) { edges { node {
         name timelines { consentDays } locationEligibility { location { name } canEarn } } } } }"""
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    engine = api.runtime.engine.sync_engine
     counts = []
     for size in (2, 12):
-        statements.clear()
-        event.listen(engine, "before_cursor_execute", count)
-        try:
-            assert (
-                len(
-                    (await api.graphql(query, {"first": size}, as_user=CONTOSO_ADMIN)).data["engagements"][
-                        "edges"
-                    ]
-                )
-                == size
-            )
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
+        with api.statements() as statements:
+            response = await api.graphql(query, {"first": size}, as_user=CONTOSO_ADMIN)
+        assert len(response.data["engagements"]["edges"]) == size
         counts.append(len(statements))
     assert counts[0] == counts[1], counts

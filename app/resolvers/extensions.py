@@ -1,15 +1,17 @@
-"""Refuses an unauthenticated operation before anything runs, unless it only asks for public fields."""
+"""What runs around every operation: authentication first, then the passed deadlines."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from graphql import FieldNode, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
 from app.resolvers.context import Context
 from app.resolvers.errors import unauthenticated
+from app.services import expiry
 
-# Root fields anyone may ask for: introspection (off in production) and, later, the consent answer.
-PUBLIC_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type"})
+# Root fields anyone may ask for: introspection (off in production) and the customer's consent answer, which its
+# link's token authorises.
+PUBLIC_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type", "respondToConsent"})
 
 
 class RequireAuthentication(SchemaExtension):
@@ -31,4 +33,17 @@ class RequireAuthentication(SchemaExtension):
                 ]
                 if context.response is not None and hasattr(context.response, "status_code"):
                     context.response.status_code = 401
+        yield
+
+
+class ApplyPassedDeadlines(SchemaExtension):
+    """Before an operation runs, claims whose deadline passed are expired, so no read shows a stale status.
+
+    Costs one indexed read when nothing is due; the sweeper in the server does the same on an interval."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            runtime = context.runtime
+            await expiry.expire_due(runtime.sessions, runtime.clock.now())
         yield

@@ -1,0 +1,185 @@
+"""Consent: sendConsent (first send and reminders), respondToConsent (the customer's answer, public, authorised
+by the link's token) and the sandbox test clock."""
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from app import models
+from app.resolvers.claims import Claim
+from app.resolvers.context import Info
+from app.resolvers.nominations import ContactInput
+from app.resolvers.relay import pk_of
+from app.resolvers.user_errors import UserError
+from app.services import consent, expiry
+from app.services.problems import ErrorCode, Problem
+
+
+@strawberry.enum(description="Where a consent request stands.")
+class ConsentRequestStatus(Enum):
+    PENDING = strawberry.enum_value("PENDING", description="Sent; no answer yet.")
+    ACCEPTED = strawberry.enum_value("ACCEPTED", description="The customer accepted.")
+    DECLINED = strawberry.enum_value("DECLINED", description="The customer declined.")
+    EXPIRED = strawberry.enum_value("EXPIRED", description="No answer before the consent deadline.")
+
+
+@strawberry.enum(description="The customer's answer to a consent request.")
+class ConsentDecision(Enum):
+    ACCEPT = strawberry.enum_value(consent.ACCEPT, description="Agree to take part in the engagement.")
+    DECLINE = strawberry.enum_value(consent.DECLINE, description="Refuse to take part.")
+
+
+@strawberry.type(
+    description="The request for the customer's consent to a claim; reminders re-send the same request."
+)
+class ConsentRequest:
+    recipient: str = strawberry.field(description="The email address the request goes to.")
+    first_sent_at: datetime = strawberry.field(description="When it was first sent.")
+    last_sent_at: datetime = strawberry.field(description="When it was last sent (first send or reminder).")
+    send_count: int = strawberry.field(description="How many times it was sent, reminders included.")
+    response: ConsentDecision | None = strawberry.field(description="The customer's answer; null before one.")
+    responded_at: datetime | None = strawberry.field(description="When the customer answered.")
+    expires_at: datetime = strawberry.field(description="The consent deadline: the link dies then.")
+    row: strawberry.Private[models.ConsentRequest]
+
+    @strawberry.field(description="Where the request stands now.")
+    def status(self, info: Info) -> ConsentRequestStatus:
+        if self.row.response is not None:
+            return (
+                ConsentRequestStatus.ACCEPTED
+                if self.row.response == consent.ACCEPT
+                else ConsentRequestStatus.DECLINED
+            )
+        if info.context.runtime.clock.now() >= self.row.expires_at:
+            return ConsentRequestStatus.EXPIRED
+        return ConsentRequestStatus.PENDING
+
+    @classmethod
+    def from_model(cls, row: models.ConsentRequest) -> "ConsentRequest":
+        return cls(
+            row=row,
+            recipient=row.recipient_email,
+            first_sent_at=row.first_sent_at,
+            last_sent_at=row.last_sent_at,
+            send_count=row.send_count,
+            response=ConsentDecision(row.response) if row.response else None,
+            responded_at=row.responded_at,
+            expires_at=row.expires_at,
+        )
+
+
+@strawberry.input(description="Send the consent email, or a reminder when it was sent before.")
+class SendConsentInput:
+    claim_id: strawberry.ID = strawberry.field(description="Global ID of the claim.")
+    customer_contact: ContactInput | None = strawberry.field(
+        default=None, description="Updated customer contact (the recipient); omit to keep it."
+    )
+    partner_contact: ContactInput | None = strawberry.field(
+        default=None, description="Updated partner contact; omit to keep it."
+    )
+
+
+@strawberry.type(description="The result of sendConsent.")
+class SendConsentPayload:
+    claim: Claim | None = strawberry.field(description="The claim, now awaiting the customer's answer.")
+    consent_request: ConsentRequest | None = strawberry.field(description="The request sent.")
+    user_errors: list[UserError] = strawberry.field(description="Problems; nothing was sent when any.")
+
+
+async def send_consent(
+    info: Info, input: Annotated[SendConsentInput, strawberry.argument(description="The claim and contacts.")]
+) -> SendConsentPayload:
+    context = info.context
+    runtime = context.runtime
+    outcome = await consent.send_consent(
+        runtime.sessions,
+        runtime.settings,
+        context.require_viewer(),
+        consent.SendConsent(
+            claim_pk=pk_of(input.claim_id, "Claim"),
+            customer_contact=input.customer_contact.value() if input.customer_contact else None,
+            partner_contact=input.partner_contact.value() if input.partner_contact else None,
+        ),
+        runtime.clock.now(),
+    )
+    if isinstance(outcome, list):
+        return SendConsentPayload(
+            claim=None, consent_request=None, user_errors=[UserError.of(p) for p in outcome]
+        )
+    runtime.mail_sender.wake()
+    claim, request = outcome
+    return SendConsentPayload(
+        claim=Claim.from_model(claim), consent_request=ConsentRequest.from_model(request), user_errors=[]
+    )
+
+
+@strawberry.input(description="The customer's answer, authorised by the token of the consent link.")
+class RespondToConsentInput:
+    token: str = strawberry.field(description="The token from the consent link (the last part of its path).")
+    decision: ConsentDecision = strawberry.field(description="Accept or decline.")
+
+
+@strawberry.type(description="The result of respondToConsent.")
+class RespondToConsentPayload:
+    accepted: bool | None = strawberry.field(
+        description="True when accepted, false when declined; null on problems."
+    )
+    engagement_name: str | None = strawberry.field(description="The engagement consented to.")
+    partner_name: str | None = strawberry.field(description="The partner that asked.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Problems with the link; nothing changed when any."
+    )
+
+
+async def respond_to_consent(
+    info: Info,
+    input: Annotated[RespondToConsentInput, strawberry.argument(description="The token and answer.")],
+) -> RespondToConsentPayload:
+    runtime = info.context.runtime
+    outcome = await consent.respond(
+        runtime.sessions, runtime.settings, input.token, input.decision.value, runtime.clock.now()
+    )
+    if isinstance(outcome, list):
+        return RespondToConsentPayload(
+            accepted=None,
+            engagement_name=None,
+            partner_name=None,
+            user_errors=[UserError.of(p) for p in outcome],
+        )
+    return RespondToConsentPayload(
+        accepted=outcome.accepted,
+        engagement_name=outcome.engagement_name,
+        partner_name=outcome.partner_name,
+        user_errors=[],
+    )
+
+
+@strawberry.input(description="Move the sandbox clock forward.")
+class AdvanceTestClockInput:
+    days: int = strawberry.field(description="Whole days to move forward (1 to 3650).")
+
+
+@strawberry.type(description="The result of advanceTestClock.")
+class AdvanceTestClockPayload:
+    now: datetime | None = strawberry.field(description="The service's time after the move.")
+    expired_claims: int = strawberry.field(description="How many claims expired because of the move.")
+    user_errors: list[UserError] = strawberry.field(description="Problems; the clock did not move when any.")
+
+
+async def advance_test_clock(
+    info: Info, input: Annotated[AdvanceTestClockInput, strawberry.argument(description="How far to move.")]
+) -> AdvanceTestClockPayload:
+    info.context.require_viewer()
+    runtime = info.context.runtime
+    problem = None
+    if not runtime.settings.sandbox:
+        problem = Problem(ErrorCode.SANDBOX_ONLY, None, "The test clock exists only in sandbox mode.")
+    elif not 1 <= input.days <= 3650:
+        problem = Problem(ErrorCode.INVALID_INPUT, ("input", "days"), "Move the clock by 1 to 3650 days.")
+    if problem is not None:
+        return AdvanceTestClockPayload(now=None, expired_claims=0, user_errors=[UserError.of(problem)])
+    now = runtime.clock.advance_days(input.days)
+    expired = await expiry.expire_due(runtime.sessions, now)
+    return AdvanceTestClockPayload(now=now, expired_claims=expired, user_errors=[])
