@@ -3,6 +3,7 @@
 from app.models.claim import Claim, ClaimEvent, ConsentRequest, Customer, CustomerIdentifier, IdempotencyKey
 from app.models.directory import DirectoryDomain, DirectoryOpportunity, DirectorySubscription, DirectoryTenant
 from app.models.engagement import CountryMarket, Engagement, EngagementLocation
+from app.models.mail import MailMessage
 from app.models.partner import PartnerAccount, PartnerLocation, PartnerUser, RoleAssignment
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Engagement",
     "EngagementLocation",
     "IdempotencyKey",
+    "MailMessage",
     "PartnerAccount",
     "PartnerLocation",
     "PartnerUser",
