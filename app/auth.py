@@ -11,19 +11,21 @@ import jwt
 from app.config import Settings
 
 PARTNER = "partner"
+REVIEWER = "reviewer"
 
 
 class AuthenticationError(Exception):
     """The token is missing, malformed, expired or not signed by a key we trust."""
 
 
-def mint_token(settings: Settings, email: str, kind: str = PARTNER) -> str:
+def mint_token(settings: Settings, email: str, kind: str = PARTNER, name: str | None = None) -> str:
     if settings.jwt_algorithm != "HS256":
         raise AuthenticationError("tokens are minted by your identity provider when MCI_JWT_ALGORITHM=RS256")
     now = datetime.now(UTC)
     claims = {
         "sub": email.strip().lower(),
         "kind": kind,
+        "name": name or email.strip().lower(),
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "iat": int(now.timestamp()),

@@ -21,8 +21,12 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, help="TCP port.")
 @click.option("--workers", default=1, show_default=True, help="Server processes (PostgreSQL only).")
 def serve(host: str, port: int, workers: int) -> None:
+    import logging
+
     import uvicorn
 
+    # Our own loggers (mail, sweeper) beside uvicorn's; with no SMTP configured the consent links appear here.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     if workers > 1 and settings.is_sqlite:
         raise click.UsageError(
@@ -81,12 +85,40 @@ def seed_demo() -> None:
     _import(DEMO_DATA)
 
 
-@main.command(help="Print a bearer token for a partner user, alone on stdout.")
-@click.option("--email", required=True, help="The user's email address.")
-def token(email: str) -> None:
-    from app.auth import mint_token
+@main.command(
+    help="Print a bearer token, alone on stdout: for a partner user (--email) or a reviewer (--reviewer)."
+)
+@click.option("--email", help="A partner user's email address (see the imported reference data).")
+@click.option("--reviewer", help="A Microsoft reviewer's email address.")
+@click.option("--name", help="The reviewer's display name (default: the email).")
+def token(email: str | None, reviewer: str | None, name: str | None) -> None:
+    from app.auth import PARTNER, REVIEWER, mint_token
 
-    click.echo(mint_token(get_settings(), email))
+    if (email is None) == (reviewer is None):
+        raise click.UsageError("give exactly one of --email or --reviewer")
+    if email is not None:
+        click.echo(mint_token(get_settings(), email, PARTNER))
+    else:
+        assert reviewer is not None
+        click.echo(mint_token(get_settings(), reviewer, REVIEWER, name))
+
+
+@main.command(help="Apply every passed deadline now (the server also does it on an interval and on reads).")
+def expire() -> None:
+    from app import db as database
+    from app.clock import Clock
+    from app.services.expiry import expire_due
+
+    settings = get_settings()
+
+    async def run() -> int:
+        engine = database.create_engine(settings.database_url)
+        try:
+            return await expire_due(database.session_factory(engine), Clock().now())
+        finally:
+            await engine.dispose()
+
+    click.echo(f"{asyncio.run(run())} claim(s) expired")
 
 
 @main.command("export-schema", help="Print the GraphQL schema (SDL).")

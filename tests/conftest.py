@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +269,9 @@ CLAIM_TABLES = [
 
 @pytest.fixture
 async def clean_api(api: Api) -> Api:
-    """The API server with no customers or claims (reference data kept), for tests that nominate."""
+    """The API server with no customers or claims (reference data kept) and its clock back at the wall clock's
+    time, for tests that nominate."""
+    api.clock.offset = timedelta(0)
     async with api.database.engine.begin() as conn:
         for table in CLAIM_TABLES:
             await conn.execute(text(f"DELETE FROM {table}"))

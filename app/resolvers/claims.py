@@ -63,12 +63,18 @@ class ClaimEvent(Node):
     action: ClaimAction = strawberry.field(description="What happened.")
     from_status: ClaimStatus | None = strawberry.field(description="Status before; null for the creation.")
     to_status: ClaimStatus = strawberry.field(description="Status after.")
-    actor: Actor = strawberry.field(description="Who did it.")
     comment: str | None = strawberry.field(
         description="A comment that came with the action (reviewer requests, rejections)."
     )
     occurred_at: datetime = strawberry.field(description="When it happened (UTC).")
     claim_pk: strawberry.Private[int]
+    actor_kind: strawberry.Private[DomainActorKind]
+    actor_name: strawberry.Private[str | None]
+
+    @strawberry.field(description="Who did it. Partners see reviewers as Microsoft, never by name.")
+    def actor(self, info: Info) -> Actor:
+        hidden = self.actor_kind is DomainActorKind.REVIEWER and info.context.reviewer is None
+        return Actor(kind=self.actor_kind, name="Microsoft reviewer" if hidden else self.actor_name)
 
     @strawberry.field(description="The claim the event belongs to.")
     async def claim(self, info: Info) -> "Claim":
@@ -84,7 +90,8 @@ class ClaimEvent(Node):
             action=ClaimAction(row.action),
             from_status=ClaimStatus(row.from_status) if row.from_status else None,
             to_status=ClaimStatus(row.to_status),
-            actor=Actor(kind=ActorKind(row.actor_kind), name=row.actor_name),
+            actor_kind=DomainActorKind(row.actor_kind),
+            actor_name=row.actor_name,
             comment=row.comment,
             occurred_at=row.occurred_at,
         )
@@ -132,9 +139,19 @@ class Claim(Node):
     def terminal_category(self) -> TerminalCategory | None:
         return claim_service.terminal_category(self.row)
 
-    @strawberry.field(description="What you may do to the claim now.")
-    def available_actions(self) -> list[ClaimAction]:
-        return claim_service.available_actions(self.row, DomainActorKind.PARTNER_USER)
+    @strawberry.field(description="What you (a partner user, or a reviewer) may do to the claim now.")
+    def available_actions(self, info: Info) -> list[ClaimAction]:
+        kind = DomainActorKind.REVIEWER if info.context.reviewer is not None else DomainActorKind.PARTNER_USER
+        return claim_service.available_actions(self.row, kind)
+
+    @strawberry.field(
+        description="The comments exchanged with the reviewer (requests, rejections, disputes), oldest first."
+    )
+    async def comments(self, info: Info) -> list[ClaimEvent]:
+        assert self.row.id is not None
+        async with info.context.runtime.sessions() as session:
+            events = await records.claim_comments(session, self.row.id)
+        return [ClaimEvent.from_model(e) for e in events]
 
     @strawberry.field(description="The engagement claimed.")
     async def engagement(self, info: Info) -> Engagement:
@@ -191,3 +208,6 @@ class Claim(Node):
             created_at=row.created_at,
             deadline=row.deadline,
         )
+
+
+ClaimConnection = Connection[Claim]

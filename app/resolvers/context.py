@@ -8,11 +8,11 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
-from app.auth import AuthenticationError, bearer_token
-from app.resolvers.errors import unauthenticated
+from app.auth import REVIEWER, AuthenticationError, bearer_token
+from app.resolvers.errors import forbidden, unauthenticated
 from app.resolvers.loaders import Loaders
 from app.runtime import Runtime
-from app.services.viewer import Principal, load_principal
+from app.services.viewer import Principal, Reviewer, load_principal
 
 
 @dataclass
@@ -20,7 +20,8 @@ class Context:
     runtime: Runtime
     request: Request | WebSocket
     response: Response | WebSocket | None
-    viewer: Principal | None = None
+    viewer: Principal | None = None  # a partner user
+    reviewer: Reviewer | None = None
     auth_error: str | None = None
     loaders: Loaders = field(init=False)
 
@@ -28,9 +29,29 @@ class Context:
         self.loaders = Loaders(self.runtime.sessions)
 
     def require_viewer(self) -> Principal:
+        """The partner user; reviewers and anonymous callers are refused."""
         if self.viewer is None:
+            if self.reviewer is not None:
+                raise forbidden("This is for partner users; a reviewer token cannot use it.")
             raise unauthenticated(self.auth_error or "Authentication required: send a bearer token.")
         return self.viewer
+
+    def require_reviewer(self) -> Reviewer:
+        if self.reviewer is None:
+            if self.viewer is not None:
+                raise forbidden("This is for Microsoft reviewers; a partner token cannot use it.")
+            raise unauthenticated(self.auth_error or "Authentication required: send a bearer token.")
+        return self.reviewer
+
+    def require_anyone(self) -> Principal | Reviewer:
+        """A partner user or a reviewer."""
+        if self.reviewer is not None:
+            return self.reviewer
+        return self.require_viewer()
+
+    @property
+    def authenticated(self) -> bool:
+        return self.viewer is not None or self.reviewer is not None
 
     async def authenticate(self, token: str | None) -> None:
         """Resolve the token to a partner user; on failure remember why, for the first protected field."""
@@ -41,6 +62,9 @@ class Context:
             claims = await self.runtime.verifier.verify(token)
         except AuthenticationError as error:
             self.auth_error = f"Authentication failed: {error}."
+            return
+        if claims.get("kind") == REVIEWER:
+            self.reviewer = Reviewer(email=str(claims["sub"]), name=str(claims.get("name") or claims["sub"]))
             return
         async with self.runtime.sessions() as session:
             self.viewer = await load_principal(session, str(claims["sub"]))

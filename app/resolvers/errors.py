@@ -7,6 +7,10 @@ def unauthenticated(message: str = "Authentication required: send a bearer token
     return GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
 
 
+def forbidden(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "FORBIDDEN"})
+
+
 def bad_user_input(message: str, argument: str | None = None) -> GraphQLError:
     extensions: dict[str, object] = {"code": "BAD_USER_INPUT"}
     if argument:

@@ -18,7 +18,11 @@ class RequireAuthentication(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         execution = self.execution_context
         context = execution.context
-        if isinstance(context, Context) and context.viewer is None and execution.graphql_document is not None:
+        if (
+            isinstance(context, Context)
+            and not context.authenticated
+            and execution.graphql_document is not None
+        ):
             fields = {
                 selection.name.value
                 for definition in execution.graphql_document.definitions

@@ -9,8 +9,8 @@ from strawberry.schema.config import StrawberryConfig
 from app.resolvers import claims as claim_resolvers
 from app.resolvers import consent as consent_resolvers
 from app.resolvers import engagements as engagement_resolvers
+from app.resolvers import lifecycle, nominations, partners
 from app.resolvers import node as node_resolvers
-from app.resolvers import nominations, partners
 from app.resolvers.context import Info
 from app.resolvers.extensions import ApplyPassedDeadlines, RequireAuthentication
 from app.resolvers.relay import Node, to_global_id
@@ -38,6 +38,11 @@ class Query:
         resolver=nominations.resolve_customer_eligibility,
         description="The add-customer preview: for a location and identifier, the engagements it can be nominated "
         "for and why not the others.",
+    )
+
+    claims_for_review: claim_resolvers.ClaimConnection = strawberry.field(
+        resolver=lifecycle.resolve_claims_for_review,
+        description="Reviewers: submitted claims of every partner, oldest first.",
     )
 
     @strawberry.field(description="One of your claims; null when there is no such claim you may see.")
@@ -79,6 +84,13 @@ class Mutation:
         resolver=consent_resolvers.respond_to_consent,
         description="The customer's answer. Public: authorised by the consent link's token, which works once.",
     )
+    submit_claim = lifecycle.submit_claim
+    cancel_claim = lifecycle.cancel_claim
+    dispute_claim = lifecycle.dispute_claim
+    start_claim_review = lifecycle.start_claim_review
+    request_partner_action = lifecycle.request_partner_action
+    approve_claim = lifecycle.approve_claim
+    reject_claim = lifecycle.reject_claim
     advance_test_clock: consent_resolvers.AdvanceTestClockPayload = strawberry.field(
         resolver=consent_resolvers.advance_test_clock,
         description="Sandbox only: move the service's clock forward so deadlines pass; refused in production.",

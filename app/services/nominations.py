@@ -456,6 +456,10 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
     except Problems as error:
         raise Problems(problems + error.problems) from error
     await _lock_limits(session, [e.id for e in chosen if e.id is not None], first.limit_key)
+    # A twin request with the same idempotency key may have committed while we waited for the locks.
+    replayed = await _replay(session, viewer, command)
+    if replayed is not None:
+        return replayed
     assessment = await assess(session, viewer, question, now, chosen)  # counted under the locks
     reason = (command.tenant_mismatch_reason or "").strip() or None
     if assessment.tenant_mismatch_reason_required and reason is None and known is None:

@@ -8,11 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Claim, ClaimEvent, Customer, CustomerIdentifier
 from app.services.pagination import Page, PageRequest, keyset_page
-from app.services.viewer import Principal
+from app.services.viewer import Principal, Reviewer
 
 
-def may_see_claim(viewer: Principal, claim: Claim) -> bool:
-    """A claim belongs to its partner and, for a location-scoped user, to the location it was made for."""
+def may_see_claim(viewer: Principal | Reviewer, claim: Claim) -> bool:
+    """A claim belongs to its partner and, for a location-scoped user, to the location it was made for.
+    Reviewers see a claim once it was submitted, whatever its partner."""
+    if isinstance(viewer, Reviewer):
+        return claim.first_submitted_at is not None
     return claim.partner_id == viewer.partner_id and viewer.may_see_location(claim.location_pk)
 
 
@@ -58,3 +61,18 @@ async def claim_history(session: AsyncSession, claim_id: int, page: PageRequest)
     return await keyset_page(
         session, select(ClaimEvent).where(ClaimEvent.claim_id == claim_id), ClaimEvent.id, page
     )
+
+
+async def claim_comments(session: AsyncSession, claim_id: int) -> list[ClaimEvent]:
+    rows = await session.execute(
+        select(ClaimEvent)
+        .where(ClaimEvent.claim_id == claim_id, ClaimEvent.comment.is_not(None))  # type: ignore[union-attr]
+        .order_by(ClaimEvent.id)
+    )
+    return list(rows.scalars())
+
+
+async def claims_for_review(session: AsyncSession, statuses: list[str], page: PageRequest) -> Page[Claim]:
+    """Claims waiting on or handled by reviewers: submitted at least once, in these statuses, oldest first."""
+    statement = select(Claim).where(Claim.first_submitted_at.is_not(None), Claim.status.in_(statuses))  # type: ignore[union-attr]
+    return await keyset_page(session, statement, Claim.id, page)

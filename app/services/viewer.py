@@ -49,3 +49,11 @@ async def load_principal(session: AsyncSession, email: str) -> Principal | None:
         grants=grants,
         location_pks=visible_location_pks(grants, [pk for pk in account_locations if pk is not None]),
     )
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """A Microsoft reviewer: sees submitted claims of every partner, acts on them; never a partner's data."""
+
+    email: str
+    name: str
