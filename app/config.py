@@ -31,6 +31,19 @@ class Settings(BaseSettings):
         description="Signs consent links; set your own in production (32+ characters)",
     )
     public_url: str = "http://127.0.0.1:8000"
+    event_poll_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="Subscriptions also poll the event log this often, in case a wake-up was lost",
+    )
+    subscription_buffer: int = Field(
+        default=1000, ge=1, description="Events buffered per subscriber; a slower one is closed, to resume"
+    )
+    max_subscriptions_per_connection: int = Field(default=20, ge=1, description="Per WebSocket connection")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description='Other browser origins allowed to open WebSockets (JSON list, ["*"] for any); same-origin always is',
+    )
     sweep_interval_seconds: float = Field(
         default=30, description="How often the server applies passed deadlines (reads apply them too)"
     )

@@ -1,15 +1,17 @@
 """The database: one async engine per process, sessions, and migrations."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 WRITE = "mci_write"
+EVENTS_WRITTEN = "mci_events_written"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -39,8 +41,29 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def session_factory(
+    engine: AsyncEngine, after_events_commit: Callable[[], None] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for `engine`; `after_events_commit` runs after each commit of a transaction that appended claim
+    events (it wakes this process's event hub)."""
+    if after_events_commit is None:
+        return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    class EventAwareSession(Session):
+        pass
+
+    @event.listens_for(EventAwareSession, "after_commit")
+    def _events_committed(session: Session) -> None:
+        if session.info.pop(EVENTS_WRITTEN, False):
+            after_events_commit()
+
+    @event.listens_for(EventAwareSession, "after_rollback")
+    def _events_discarded(session: Session) -> None:
+        session.info.pop(EVENTS_WRITTEN, None)
+
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=EventAwareSession
+    )
 
 
 @asynccontextmanager

@@ -2,7 +2,6 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -10,26 +9,49 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
 from app import db
+from app.auth import bearer_token
 from app.clock import Clock
 from app.config import Settings, get_settings
 from app.consent_page import consent_routes
 from app.resolvers.context import Context, build_context
 from app.resolvers.schema import build_schema
 from app.runtime import Runtime
+from app.sse import sse_route
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, runtime: Runtime, **options: Any) -> None:
-        production = runtime.settings.env == "production"
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        production = settings.env == "production"
         super().__init__(
-            build_schema(production=production), graphql_ide=None if production else "graphiql", **options
+            build_schema(production=production),
+            graphql_ide=None if production else "graphiql",
+            keep_alive=True,
+            keep_alive_interval=15,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            allowed_origins=settings.allowed_origins,
         )
         self.runtime = runtime
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return await build_context(self.runtime, request, response)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | None | dict[str, object]:
+        """No operation runs before the token in `connection_init` is checked: `{"Authorization": "Bearer …"}`
+        (or `{"token": "…"}`)."""
+        params = context.connection_params or {}
+        raw = params.get("Authorization") or params.get("authorization")
+        token = bearer_token(raw) if isinstance(raw, str) else None
+        if token is None and isinstance(params.get("token"), str):
+            token = str(params["token"])
+        await context.authenticate(token)
+        if not context.authenticated:
+            raise ConnectionRejectionError({"message": context.auth_error or "Authentication required."})
+        return UNSET
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
@@ -41,7 +63,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if runtime.settings.is_sqlite:
             # The embedded default needs no operator: it creates and migrates its own file.
             await db.upgrade(runtime.settings.database_url)
-        runtime.start()
+        await runtime.start()
         yield
         await runtime.close()
 
@@ -50,6 +72,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Route("/", lambda _request: RedirectResponse("/graphql")),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            sse_route(runtime, graphql.schema),
             *consent_routes(runtime),
         ],
         lifespan=lifespan,

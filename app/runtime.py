@@ -1,5 +1,5 @@
 """What one server process holds: settings, the clock, the database, the token verifier, and the background work
-(mail delivery, the deadline sweeper)."""
+(mail delivery, the deadline sweeper, the claim event hub and its PostgreSQL listener)."""
 
 import asyncio
 import contextlib
@@ -12,6 +12,8 @@ from app import db
 from app.auth import TokenVerifier
 from app.clock import Clock
 from app.config import Settings
+from app.events.hub import EventHub
+from app.events.postgres import PostgresListener
 from app.mail import MailSender
 from app.services import expiry
 
@@ -26,18 +28,24 @@ class Runtime:
     clock: Clock = field(default_factory=Clock)
     verifier: TokenVerifier = field(init=False)
     mail_sender: MailSender = field(init=False)
+    hub: EventHub = field(init=False)
+    listener: PostgresListener | None = field(default=None, init=False)
     _sweeper: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.verifier = TokenVerifier(self.settings)
         self.mail_sender = MailSender(self.sessions, self.settings, self.clock)
+        self.hub = EventHub(self.sessions, poll_seconds=self.settings.event_poll_seconds)
+        if not self.settings.is_sqlite:
+            self.listener = PostgresListener(self.settings.database_url, self.hub.wake)
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
         engine = db.create_engine(settings.database_url)
-        return cls(
-            settings=settings, engine=engine, sessions=db.session_factory(engine), clock=clock or Clock()
-        )
+        # A commit that appended claim events wakes this process's hub (the closure sees `runtime` once made).
+        sessions = db.session_factory(engine, after_events_commit=lambda: runtime.hub.wake())
+        runtime = cls(settings=settings, engine=engine, sessions=sessions, clock=clock or Clock())
+        return runtime
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -49,8 +57,11 @@ class Runtime:
                 log.exception("deadline sweep failed")
             await asyncio.sleep(self.settings.sweep_interval_seconds)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start the background work of a serving process."""
+        await self.hub.start()
+        if self.listener is not None:
+            self.listener.start()
         self.mail_sender.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="deadline-sweeper")
 
@@ -60,4 +71,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.mail_sender.stop()
+        if self.listener is not None:
+            await self.listener.stop()
+        await self.hub.stop()
         await self.engine.dispose()

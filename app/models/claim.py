@@ -116,7 +116,11 @@ class ClaimEvent(SQLModel, table=True):
     """Append-only: one row per action on a claim. Its id is the cursor clients resume from."""
 
     __tablename__ = "claim_event"
-    __table_args__ = (Index("ix_claim_event_engagement", "engagement_id", "id"),)
+    # AUTOINCREMENT on SQLite: an id is never reused, even after deletes, so a cursor never points twice.
+    __table_args__ = (
+        Index("ix_claim_event_engagement", "engagement_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     claim_id: int = Field(foreign_key="claim.id", index=True)

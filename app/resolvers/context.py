@@ -23,6 +23,7 @@ class Context:
     viewer: Principal | None = None  # a partner user
     reviewer: Reviewer | None = None
     auth_error: str | None = None
+    connection_params: dict[str, object] | None = None  # WebSocket connection_init payload
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

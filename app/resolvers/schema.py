@@ -9,7 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from app.resolvers import claims as claim_resolvers
 from app.resolvers import consent as consent_resolvers
 from app.resolvers import engagements as engagement_resolvers
-from app.resolvers import lifecycle, nominations, partners
+from app.resolvers import lifecycle, subscriptions, nominations, partners
 from app.resolvers import node as node_resolvers
 from app.resolvers.context import Info
 from app.resolvers.extensions import ApplyPassedDeadlines, RequireAuthentication
@@ -97,6 +97,17 @@ class Mutation:
     )
 
 
+@strawberry.type(
+    description="Live updates over WebSocket (graphql-transport-ws, graphql-ws) or Server-Sent Events."
+)
+class Subscription:
+    claim_status_changed: claim_resolvers.ClaimEvent = strawberry.subscription(
+        resolver=subscriptions.claim_status_changed,
+        description="Every change of the claims you may see, as claim events, in order. Pass `after` (the cursor of "
+        "the last event you saw) to resume without a gap.",
+    )
+
+
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     """The schema; in production without introspection and field suggestions, and with faults masked."""
     extensions: list[type[SchemaExtension] | SchemaExtension] = [RequireAuthentication, ApplyPassedDeadlines]
@@ -105,6 +116,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             claim_resolvers.Claim,
             claim_resolvers.ClaimEvent,

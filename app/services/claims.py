@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import text
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.domain import lifecycle
 from app.domain.enums import ActorKind, ClaimAction, ClaimStatus, TerminalCategory
 from app.domain.lifecycle import ClaimState
 from app.domain.timelines import days_remaining
+from app.db import EVENTS_WRITTEN
+from app.events.postgres import CHANNEL
 from app.models import Claim, ClaimEvent, Engagement
 from app.services.catalogue import engagement_timeline
 from app.services.problems import ErrorCode, Path, Problem
@@ -27,6 +30,8 @@ class Actor:
 
 
 SYSTEM = Actor(ActorKind.SYSTEM, name="MCI clock")
+
+EVENT_LOG_LOCK = 7_310_001  # the advisory lock that orders event appends on PostgreSQL
 
 
 class ClaimChanged(Exception):
@@ -83,6 +88,12 @@ async def apply_action(
     except StaleDataError as error:
         raise ClaimChanged(f"claim {claim.claim_number} changed meanwhile") from error
     assert claim.id is not None
+    postgres = session.bind.dialect.name == "postgresql"
+    if postgres:
+        # Event ids must follow commit order, so a reader resuming after id N never misses a later commit of a
+        # smaller id: appenders queue here from their first event until their commit. SQLite writers are
+        # already one at a time.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
     event = ClaimEvent(
         claim_id=claim.id,
         engagement_id=claim.engagement_id,
@@ -98,6 +109,14 @@ async def apply_action(
     )
     session.add(event)
     await session.flush()
+    if postgres:
+        # Delivered to every listening process if, and only if, this transaction commits.
+        await session.execute(
+            text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": str(event.id)}
+        )
+    session.info[EVENTS_WRITTEN] = (
+        True  # wakes this process's event hub after the commit (db.session_factory)
+    )
     return event
 
 

@@ -1,0 +1,106 @@
+"""Fan-out of the claim event log to live subscribers.
+
+A notification only wakes the hub; the log is the truth. On each wake the hub reads every event after the last
+one it dispatched (ids follow commit order, see services/claims.py) and offers each to the subscribers whose
+filter accepts it. A lost notification costs nothing but latency: the hub also polls, and catches up on start
+and after its PostgreSQL listener reconnects.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.events.log import LoggedEvent, events_after, last_event_id
+
+log = logging.getLogger("mci.events")
+BATCH = 500
+
+
+class SlowConsumer(Exception):
+    """The subscriber's buffer overflowed: it must resume from the cursor of the last event it received."""
+
+
+class Subscriber:
+    def __init__(self, accepts: Callable[[LoggedEvent], bool], capacity: int, start_after: int) -> None:
+        self.accepts = accepts
+        self.start_after = start_after  # events up to this id came before the subscription: replay them
+        self.overflowed = False
+        self._queue: asyncio.Queue[LoggedEvent] = asyncio.Queue(capacity)
+
+    def offer(self, event: LoggedEvent) -> None:
+        if self.overflowed or not self.accepts(event):
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = (
+                True  # what is buffered is still delivered; then the subscriber is told to resume
+            )
+
+    async def next(self) -> LoggedEvent:
+        if self.overflowed and self._queue.empty():
+            raise SlowConsumer
+        return await self._queue.get()
+
+
+class EventHub:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], poll_seconds: float = 5.0) -> None:
+        self.sessions = sessions
+        self.poll_seconds = poll_seconds
+        self.last_id = 0
+        self.dispatched = 0  # events handed to subscribers, for metrics
+        self._subscribers: set[Subscriber] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def start(self) -> None:
+        async with self.sessions() as session:
+            self.last_id = await last_event_id(session)
+        self._task = asyncio.create_task(self._run(), name="event-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def subscribe(self, accepts: Callable[[LoggedEvent], bool], capacity: int) -> Subscriber:
+        subscriber = Subscriber(accepts, capacity, start_after=self.last_id)
+        self._subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            self._wake.clear()
+            try:
+                await self.catch_up()
+            except Exception:  # the next wake or poll retries from the same place
+                log.exception("reading the claim event log failed")
+                await asyncio.sleep(1)
+
+    async def catch_up(self) -> None:
+        while True:
+            async with self.sessions() as session:
+                events = await events_after(session, self.last_id, BATCH)
+            for event in events:
+                for subscriber in list(self._subscribers):
+                    subscriber.offer(event)
+                self.last_id = event.id
+                self.dispatched += 1
+            if len(events) < BATCH:
+                return
