@@ -40,7 +40,7 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return await build_context(self.runtime, request, response)
 
-    async def on_ws_connect(self, context: Context) -> UnsetType | None | dict[str, object]:
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """No operation runs before the token in `connection_init` is checked: `{"Authorization": "Bearer …"}`
         (or `{"token": "…"}`)."""
         params = context.connection_params or {}

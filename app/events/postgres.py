@@ -52,7 +52,7 @@ class PostgresListener:
                     self.dsn, timeout=10, server_settings={"application_name": LISTENER_NAME}
                 )
                 lost = asyncio.Event()
-                connection.add_termination_listener(lambda _conn: lost.set())
+                connection.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await connection.add_listener(CHANNEL, lambda *_args: self.on_wake())
                 self.listening = True
                 delay = 0.1

@@ -9,7 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from app.resolvers import claims as claim_resolvers
 from app.resolvers import consent as consent_resolvers
 from app.resolvers import engagements as engagement_resolvers
-from app.resolvers import lifecycle, subscriptions, nominations, partners
+from app.resolvers import lifecycle, nominations, partners, subscriptions
 from app.resolvers import node as node_resolvers
 from app.resolvers.context import Info
 from app.resolvers.extensions import ApplyPassedDeadlines, RequireAuthentication

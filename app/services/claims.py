@@ -5,15 +5,15 @@ the caller's transaction."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.db import EVENTS_WRITTEN
 from app.domain import lifecycle
 from app.domain.enums import ActorKind, ClaimAction, ClaimStatus, TerminalCategory
 from app.domain.lifecycle import ClaimState
 from app.domain.timelines import days_remaining
-from app.db import EVENTS_WRITTEN
 from app.events.postgres import CHANNEL
 from app.models import Claim, ClaimEvent, Engagement
 from app.services.catalogue import engagement_timeline

@@ -153,7 +153,7 @@ async def test_server_sent_events_for_clients_without_websockets(clean_api):
         await asyncio.sleep(0.3)
         claim_id, _ = await new_claim(api)
         lines = response.aiter_lines()
-        while (line := await asyncio.wait_for(anext(lines), 10)) != "event: next":
+        while await asyncio.wait_for(anext(lines), 10) != "event: next":
             pass
         data = json.loads((await anext(lines)).removeprefix("data: "))
         assert data["data"]["claimStatusChanged"]["claim"]["id"] == claim_id

@@ -4,7 +4,6 @@ another; a listener whose connection is killed reconnects and delivers every eve
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 
 import httpx
@@ -37,11 +36,16 @@ async def second_process(clean_api, smtp):
         "MCI_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
         "MCI_EVENT_POLL_SECONDS": "600",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--port",
+        str(port),
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     base_url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base_url) as client:
@@ -53,10 +57,10 @@ async def second_process(clean_api, smtp):
                 await asyncio.sleep(0.05)
         else:
             process.kill()
-            raise AssertionError(process.stderr.read().decode() if process.stderr else "no server")
+            raise AssertionError((await process.stderr.read()).decode() if process.stderr else "no server")
     yield base_url
     process.terminate()
-    process.wait(10)
+    await asyncio.wait_for(process.wait(), 10)
 
 
 async def _listener_pids(api) -> list[int]:
