@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(default=20, ge=1, description="Per WebSocket connection")
     allowed_origins: list[str] = Field(
         default_factory=list,
-        description='Other browser origins allowed to open WebSockets (JSON list, ["*"] for any); same-origin always is',
+        description='Other browser origins that may open WebSockets (JSON list; ["*"]: any); same-origin always may',
     )
     sweep_interval_seconds: float = Field(
         default=30, description="How often the server applies passed deadlines (reads apply them too)"
