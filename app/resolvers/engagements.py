@@ -3,7 +3,7 @@ locations can earn on each."""
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -23,6 +23,9 @@ from app.resolvers.relay import (
     to_global_id,
 )
 from app.services import catalogue
+
+if TYPE_CHECKING:
+    from app.resolvers.customers_page import CustomersTab, EngagementCustomerConnection
 
 
 @strawberry.type(description="An amount of money.")
@@ -132,6 +135,33 @@ class Engagement(Node):
                 )
             )
         return result
+
+    @strawberry.field(
+        description="The engagement's Customers page, one tab at a time: your customers with their claim on it, "
+        "why they are not eligible, and what you can do."
+    )
+    async def customers(
+        self,
+        info: Info,
+        tab: Annotated[
+            Annotated["CustomersTab", strawberry.lazy("app.resolvers.customers_page")],
+            strawberry.argument(description="Which tab."),
+        ],
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only rows whose customer name or identifier contains this text (any case); on "
+                "Complete, also the claim number."
+            ),
+        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Annotated["EngagementCustomerConnection", strawberry.lazy("app.resolvers.customers_page")]:
+        from app.resolvers.customers_page import resolve_customers  # late: that module imports this one
+
+        return await resolve_customers(self.row, info, tab, search, first, after, last, before)
 
     @classmethod
     def from_model(cls, row: models.Engagement) -> "Engagement":

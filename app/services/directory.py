@@ -3,12 +3,15 @@
 Today it reads the imported tables; a live source replaces it by implementing `CustomerDirectory`.
 """
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.domain.eligibility import CustomerFacts
 from app.domain.enums import CustomerIdType, OpportunityStatus
@@ -35,74 +38,118 @@ NOT_FOUND = DirectoryEntry(CustomerFacts(found=False))
 class CustomerDirectory(Protocol):
     async def lookup(self, identifier: Identifier) -> DirectoryEntry: ...
 
+    async def lookup_many(self, identifiers: Iterable[Identifier]) -> dict[Identifier, DirectoryEntry]:
+        """Each identifier's entry (NOT_FOUND when unknown), in a fixed number of round trips."""
+        ...
+
 
 class DatabaseDirectory:
-    """The directory as imported into our database (`mci import`)."""
+    """The directory as imported into our database (`mci import`).
+
+    `lookup_many` answers any number of identifiers in at most five statements (one per kind of match, one for
+    the found tenants' domains); `lookup` is its one-identifier case."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _tenant(self, *condition: object) -> DirectoryTenant | None:
-        statement = select(DirectoryTenant).where(*condition).order_by(DirectoryTenant.id).limit(1)  # type: ignore[arg-type]
-        return (await self.session.execute(statement)).scalar_one_or_none()
-
-    async def _entry(self, tenant: DirectoryTenant | None) -> DirectoryEntry:
-        if tenant is None:
-            return NOT_FOUND
-        domains = (
-            await self.session.execute(
-                select(DirectoryDomain.domain)
-                .where(DirectoryDomain.tenant_pk == tenant.id)
-                .order_by(DirectoryDomain.domain)
-            )
-        ).scalars()
-        return DirectoryEntry(
-            facts=CustomerFacts(found=True, country=tenant.country, segment=tenant.segment),
-            name=tenant.name,
-            tenant_id=tenant.tenant_id,
-            tenant_domains=tuple(domains),
-        )
-
     async def lookup(self, identifier: Identifier) -> DirectoryEntry:
-        value = identifier.value
-        match identifier.id_type:
-            case CustomerIdType.DOMAIN_NAME:
-                pk = (
-                    select(DirectoryDomain.tenant_pk).where(DirectoryDomain.domain == value).scalar_subquery()
-                )
-                return await self._entry(await self._tenant(DirectoryTenant.id == pk))
-            case CustomerIdType.TENANT_ID:
-                return await self._entry(await self._tenant(DirectoryTenant.tenant_id == value))
-            case CustomerIdType.TPID:
-                # Decision: several tenants may share a top parent; the first imported speaks for it.
-                return await self._entry(await self._tenant(DirectoryTenant.tpid == value))
-            case CustomerIdType.AZURE_SUBSCRIPTION_ID:
-                pk = (
-                    select(DirectorySubscription.tenant_pk)
-                    .where(DirectorySubscription.subscription_id == value)
-                    .scalar_subquery()
-                )
-                return await self._entry(await self._tenant(DirectoryTenant.id == pk))
-            case CustomerIdType.MSX_OPPORTUNITY_ID:
-                return await self._opportunity(value)
+        return (await self.lookup_many([identifier]))[identifier]
 
-    async def _opportunity(self, msx_id: str) -> DirectoryEntry:
-        opportunity = await self.session.get(DirectoryOpportunity, msx_id)
-        if opportunity is None:
-            return NOT_FOUND
-        tenant = (
-            await self.session.get(DirectoryTenant, opportunity.tenant_pk) if opportunity.tenant_pk else None
-        )
-        return DirectoryEntry(
-            facts=CustomerFacts(
-                found=True,
-                country=tenant.country if tenant else None,
-                segment=tenant.segment if tenant else None,
-                opportunity_open=opportunity.status == OpportunityStatus.OPEN,
-                deal_size=opportunity.deal_size,
-            ),
-            name=tenant.name if tenant else None,
-            tenant_id=tenant.tenant_id if tenant else None,
+    async def lookup_many(self, identifiers: Iterable[Identifier]) -> dict[Identifier, DirectoryEntry]:
+        wanted: dict[CustomerIdType, set[str]] = defaultdict(set)
+        for identifier in identifiers:
+            wanted[identifier.id_type].add(identifier.value)
+        tenants: dict[Identifier, DirectoryTenant] = {}
+        opportunities: dict[str, tuple[DirectoryOpportunity, DirectoryTenant | None]] = {}
+
+        if domain_names := wanted[CustomerIdType.DOMAIN_NAME]:
+            by_domain = await self.session.execute(
+                select(col(DirectoryDomain.domain), DirectoryTenant)
+                .join(DirectoryTenant, col(DirectoryTenant.id) == DirectoryDomain.tenant_pk)
+                .where(col(DirectoryDomain.domain).in_(sorted(domain_names)))
+            )
+            for domain, tenant in by_domain:
+                tenants[Identifier(CustomerIdType.DOMAIN_NAME, domain)] = tenant
+        tenant_ids, tpids = wanted[CustomerIdType.TENANT_ID], wanted[CustomerIdType.TPID]
+        if tenant_ids or tpids:
+            direct = await self.session.execute(
+                select(DirectoryTenant)
+                .where(
+                    or_(
+                        col(DirectoryTenant.tenant_id).in_(sorted(tenant_ids)),
+                        col(DirectoryTenant.tpid).in_(sorted(tpids)),
+                    )
+                )
+                .order_by(col(DirectoryTenant.id))
+            )
+            for tenant in direct.scalars():
+                if tenant.tenant_id in tenant_ids:
+                    tenants[Identifier(CustomerIdType.TENANT_ID, tenant.tenant_id)] = tenant
+                if tenant.tpid is not None and tenant.tpid in tpids:
+                    # Decision: several tenants may share a top parent; the first imported speaks for it.
+                    tenants.setdefault(Identifier(CustomerIdType.TPID, tenant.tpid), tenant)
+        if subscription_ids := wanted[CustomerIdType.AZURE_SUBSCRIPTION_ID]:
+            by_subscription = await self.session.execute(
+                select(col(DirectorySubscription.subscription_id), DirectoryTenant)
+                .join(DirectoryTenant, col(DirectoryTenant.id) == DirectorySubscription.tenant_pk)
+                .where(col(DirectorySubscription.subscription_id).in_(sorted(subscription_ids)))
+            )
+            for subscription_id, tenant in by_subscription:
+                tenants[Identifier(CustomerIdType.AZURE_SUBSCRIPTION_ID, subscription_id)] = tenant
+        if msx_ids := wanted[CustomerIdType.MSX_OPPORTUNITY_ID]:
+            by_opportunity = await self.session.execute(
+                select(DirectoryOpportunity, DirectoryTenant)
+                .outerjoin(DirectoryTenant, col(DirectoryTenant.id) == DirectoryOpportunity.tenant_pk)
+                .where(col(DirectoryOpportunity.msx_opportunity_id).in_(sorted(msx_ids)))
+            )
+            for opportunity, owner in by_opportunity:
+                opportunities[opportunity.msx_opportunity_id] = (opportunity, owner)
+
+        domains: dict[int, list[str]] = defaultdict(list)
+        if tenants:
+            tenant_pks = sorted({t.id for t in tenants.values() if t.id is not None})
+            tenant_domains = await self.session.execute(
+                select(col(DirectoryDomain.tenant_pk), col(DirectoryDomain.domain))
+                .where(col(DirectoryDomain.tenant_pk).in_(tenant_pks))
+                .order_by(col(DirectoryDomain.domain))
+            )
+            for tenant_pk, domain in tenant_domains:
+                domains[tenant_pk].append(domain)
+
+        found: dict[Identifier, DirectoryEntry] = {}
+        for id_type, values in wanted.items():
+            for value in values:
+                identifier = Identifier(id_type, value)
+                if id_type is CustomerIdType.MSX_OPPORTUNITY_ID:
+                    pair = opportunities.get(value)
+                    found[identifier] = _opportunity_entry(*pair) if pair else NOT_FOUND
+                elif (match := tenants.get(identifier)) is not None and match.id is not None:
+                    found[identifier] = _tenant_entry(match, domains[match.id])
+                else:
+                    found[identifier] = NOT_FOUND
+        return found
+
+
+def _tenant_entry(tenant: DirectoryTenant, domains: Iterable[str]) -> DirectoryEntry:
+    return DirectoryEntry(
+        facts=CustomerFacts(found=True, country=tenant.country, segment=tenant.segment),
+        name=tenant.name,
+        tenant_id=tenant.tenant_id,
+        tenant_domains=tuple(domains),
+    )
+
+
+def _opportunity_entry(opportunity: DirectoryOpportunity, tenant: DirectoryTenant | None) -> DirectoryEntry:
+    return DirectoryEntry(
+        facts=CustomerFacts(
+            found=True,
+            country=tenant.country if tenant else None,
+            segment=tenant.segment if tenant else None,
+            opportunity_open=opportunity.status == OpportunityStatus.OPEN,
             deal_size=opportunity.deal_size,
-            currency=opportunity.currency,
-        )
+        ),
+        name=tenant.name if tenant else None,
+        tenant_id=tenant.tenant_id if tenant else None,
+        deal_size=opportunity.deal_size,
+        currency=opportunity.currency,
+    )

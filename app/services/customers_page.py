@@ -1,0 +1,346 @@
+"""The Customers page of an engagement (DOMAIN.md): which of the partner's customers sit on which tab, each with
+its claim, its ineligibility reasons and the actions open to it.
+
+- ELIGIBLE: known customers (consented to this partner on any earlier claim) that are eligible for the engagement,
+  plus every customer with an active claim of the partner on it; one row per customer, by customer id.
+- INELIGIBLE: known customers that are not eligible and have no active claim on it, by customer id; the reasons are
+  withheld for variable pay.
+- COMPLETE: the partner's terminal claims on it, one row per claim, by claim id.
+
+Claims are those the viewer may see (`records.may_see_claim`: its partner, and for a location-scoped user its
+locations); customers are the whole account's (`records.may_see_customer`). Eligibility is the identifier's side
+only (`customer_reasons`): the page has no location. Each page costs a fixed number of statements, whatever its
+size and however many customers the partner has: the ELIGIBLE and INELIGIBLE tabs are decided in memory over the
+partner's candidate customers, gathered with batched queries; COMPLETE is a keyset page in SQL.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, case, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.domain.eligibility import ClaimCounts, customer_reasons
+from app.domain.enums import ActorKind, ClaimAction, ClaimStatus, CustomerIdType, IneligibilityReason, PayType
+from app.domain.identifiers import Identifier, limit_key
+from app.domain.lifecycle import TERMINAL
+from app.models import Claim, Customer, CustomerIdentifier, Engagement
+from app.services import claims as claim_service
+from app.services.catalogue import engagement_rules
+from app.services.directory import DatabaseDirectory
+from app.services.pagination import Page, PageRequest, keyset_page
+from app.services.records import customers_by_id
+from app.services.viewer import Principal
+
+_TERMINAL = [status.value for status in TERMINAL]
+NO_CLAIMS = ClaimCounts(active=0, completed=0)
+
+
+class CustomersTab(StrEnum):
+    ELIGIBLE = "ELIGIBLE"
+    INELIGIBLE = "INELIGIBLE"
+    COMPLETE = "COMPLETE"
+
+
+class CustomerAction(StrEnum):
+    """The buttons of a row, in the order the page shows them."""
+
+    CLAIM_CUSTOMER = "CLAIM_CUSTOMER"
+    SEND_CONSENT = "SEND_CONSENT"
+    RESEND_CONSENT = "RESEND_CONSENT"
+    SUBMIT = "SUBMIT"
+    CANCEL = "CANCEL"
+    DISPUTE = "DISPUTE"
+
+
+# The claim actions a partner user can take, as the row's buttons (1:1 by name).
+CLAIM_BUTTONS = {
+    ClaimAction[action.name]: action for action in CustomerAction if action.name in ClaimAction.__members__
+}
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """One row of a tab. `key` orders the tab and is the cursor: the customer's id, or (COMPLETE) the claim's."""
+
+    key: int
+    customer: Customer
+    claim: Claim | None
+    ineligibility_reasons: list[IneligibilityReason]
+    available_actions: list[CustomerAction]
+    deadline: datetime | None
+    days_remaining: int | None
+
+
+# ------------------------------------------------------------------------------------------------ the rules
+
+
+def reasons_shown(pay_type: PayType, reasons: Sequence[IneligibilityReason]) -> list[IneligibilityReason]:
+    """DOMAIN.md: the Ineligible tab shows no reasons for variable-pay engagements; the rows stay."""
+    return [] if pay_type is PayType.VARIABLE else list(reasons)
+
+
+def row_actions(claim: Claim | None, *, may_claim: bool) -> list[CustomerAction]:
+    """What the row offers: the partner's actions on its claim, or claiming the customer when it has none.
+
+    `may_claim`: the customer is eligible, has no active claim here, and the engagement is fixed pay (variable
+    pay always goes through add with an MSX opportunity ID)."""
+    offered = set()
+    if claim is not None:
+        partner_actions = claim_service.available_actions(claim, ActorKind.PARTNER_USER)
+        offered = {CLAIM_BUTTONS[a] for a in partner_actions if a in CLAIM_BUTTONS}
+    elif may_claim:
+        offered = {CustomerAction.CLAIM_CUSTOMER}
+    return [action for action in CustomerAction if action in offered]
+
+
+def _row(
+    key: int,
+    customer: Customer,
+    claim: Claim | None,
+    now: datetime,
+    *,
+    reasons: list[IneligibilityReason] | None = None,
+    actions: list[CustomerAction] | None = None,
+) -> CustomerRow:
+    return CustomerRow(
+        key=key,
+        customer=customer,
+        claim=claim,
+        ineligibility_reasons=reasons or [],
+        available_actions=actions or [],
+        deadline=claim.deadline if claim is not None else None,
+        days_remaining=claim_service.days_left(claim, now) if claim is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- the queries
+
+
+def _visible(viewer: Principal) -> ColumnElement[bool]:
+    """Claims the viewer may see (`records.may_see_claim`), as SQL."""
+    return (col(Claim.partner_id) == viewer.partner_id) & col(Claim.location_pk).in_(
+        sorted(viewer.location_pks)
+    )
+
+
+def _active() -> ColumnElement[bool]:
+    return col(Claim.status).not_in(_TERMINAL)
+
+
+def _customer_matches(search: str) -> ColumnElement[bool]:
+    """The customer's name or any of its identifiers' values contains `search`, in any case."""
+    needle = search.lower()
+    return or_(
+        func.lower(Customer.name).contains(needle, autoescape=True),
+        func.lower(Customer.id_value).contains(needle, autoescape=True),
+        exists().where(
+            col(CustomerIdentifier.customer_id) == col(Customer.id),
+            func.lower(CustomerIdentifier.value).contains(needle, autoescape=True),
+        ),
+    )
+
+
+async def _candidates(
+    session: AsyncSession, viewer: Principal, engagement_id: int, search: str | None, *, with_active: bool
+) -> list[tuple[Customer, bool]]:
+    """The partner's known customers (and, `with_active`, those with a visible active claim here), each with
+    whether it is known, by id. One statement."""
+    consented = select(col(Claim.customer_id)).where(
+        col(Claim.partner_id) == viewer.partner_id, col(Claim.consented_at).is_not(None)
+    )
+    known = col(Customer.id).in_(consented)
+    wanted: ColumnElement[bool] = known
+    if with_active:
+        active_here = select(col(Claim.customer_id)).where(
+            _visible(viewer), col(Claim.engagement_id) == engagement_id, _active()
+        )
+        wanted = or_(known, col(Customer.id).in_(active_here))
+    statement = select(Customer, known.label("known")).where(
+        col(Customer.partner_id) == viewer.partner_id, wanted
+    )
+    if search:
+        statement = statement.where(_customer_matches(search))
+    rows = await session.execute(statement.order_by(col(Customer.id)))
+    return [(customer, bool(is_known)) for customer, is_known in rows]
+
+
+async def _active_claims_here(
+    session: AsyncSession, viewer: Principal, engagement_id: int
+) -> dict[int, Claim]:
+    """The viewer's visible active claims on the engagement, by customer (the newest if ever more than one)."""
+    rows = await session.execute(
+        select(Claim)
+        .where(_visible(viewer), col(Claim.engagement_id) == engagement_id, _active())
+        .order_by(col(Claim.id))
+    )
+    return {claim.customer_id: claim for claim in rows.scalars()}
+
+
+async def claim_counts_by_limit_key(
+    session: AsyncSession, engagement_id: int, partner_id: int, keys: Iterable[str]
+) -> dict[str, ClaimCounts]:
+    """Claims on the engagement per limit key, across all partners (one statement, grouped)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    active = _active()
+    rows = await session.execute(
+        select(
+            col(Claim.limit_key),
+            func.sum(case((active, 1), else_=0)),
+            func.sum(case((col(Claim.status) == ClaimStatus.APPROVED.value, 1), else_=0)),
+            func.sum(case((active & (col(Claim.partner_id) == partner_id), 1), else_=0)),
+        )
+        .where(col(Claim.engagement_id) == engagement_id, col(Claim.limit_key).in_(wanted))
+        .group_by(Claim.limit_key)
+    )
+    return {
+        key: ClaimCounts(active=int(a), completed=int(c), active_by_this_partner=int(mine))
+        for key, a, c, mine in rows
+    }
+
+
+async def _eligibility(
+    session: AsyncSession,
+    viewer: Principal,
+    engagement: Engagement,
+    customers: Sequence[Customer],
+    now: datetime,
+) -> dict[int, list[IneligibilityReason]]:
+    """Each customer's reasons on its own identifier (empty: eligible), in a fixed number of statements."""
+    assert engagement.id is not None
+    identifiers = {
+        c.id: Identifier(CustomerIdType(c.id_type), c.id_value) for c in customers if c.id is not None
+    }
+    entries = await DatabaseDirectory(session).lookup_many(identifiers.values())
+    keys = {
+        pk: limit_key(identifier, entries[identifier].tenant_id) for pk, identifier in identifiers.items()
+    }
+    counts = await claim_counts_by_limit_key(session, engagement.id, viewer.partner_id, keys.values())
+    rules = engagement_rules(engagement, frozenset())  # no location on this page: no location reasons
+    return {
+        pk: customer_reasons(
+            rules, identifier.id_type, entries[identifier].facts, counts.get(keys[pk], NO_CLAIMS), now
+        )
+        for pk, identifier in identifiers.items()
+    }
+
+
+# ------------------------------------------------------------------------------------------------ the pages
+
+
+def window(rows: Sequence[CustomerRow], request: PageRequest) -> Page[CustomerRow]:
+    """`pagination.keyset_page`'s window over rows already in key order, for a list decided in memory."""
+    inside = [
+        row
+        for row in rows
+        if (request.after is None or row.key > request.after)
+        and (request.before is None or row.key < request.before)
+    ]
+    backwards = request.last is not None and request.first is None
+    limit = request.last if backwards else request.first
+    assert limit is not None
+    chosen = inside[max(len(inside) - limit, 0) :] if backwards else inside[:limit]
+    more = len(inside) > limit
+    beyond_after = request.after is not None and any(row.key <= request.after for row in rows)
+    beyond_before = request.before is not None and any(row.key >= request.before for row in rows)
+    return Page(
+        items=chosen,
+        keys=[row.key for row in chosen],
+        has_next=beyond_before if backwards else more,
+        has_previous=more if backwards else beyond_after,
+        total=len(rows),
+    )
+
+
+async def _customer_tab(
+    session: AsyncSession,
+    viewer: Principal,
+    engagement: Engagement,
+    tab: CustomersTab,
+    search: str | None,
+    request: PageRequest,
+    now: datetime,
+) -> Page[CustomerRow]:
+    assert engagement.id is not None
+    eligible_tab = tab is CustomersTab.ELIGIBLE
+    candidates = await _candidates(session, viewer, engagement.id, search, with_active=eligible_tab)
+    claims = await _active_claims_here(session, viewer, engagement.id)
+    # A customer with an active claim here is on the Eligible tab, whatever its eligibility: no need to judge it.
+    to_judge = [customer for customer, known in candidates if known and customer.id not in claims]
+    reasons = await _eligibility(session, viewer, engagement, to_judge, now)
+    pay_type = PayType(engagement.pay_type)
+    rows = []
+    for customer, known in candidates:
+        assert customer.id is not None
+        claim = claims.get(customer.id)
+        if claim is not None:
+            if eligible_tab:
+                rows.append(
+                    _row(customer.id, customer, claim, now, actions=row_actions(claim, may_claim=False))
+                )
+            continue
+        if not known:  # its active claim ended between our two reads
+            continue
+        found = reasons[customer.id]
+        if eligible_tab and not found:
+            actions = row_actions(None, may_claim=pay_type is PayType.FIXED)
+            rows.append(_row(customer.id, customer, None, now, actions=actions))
+        elif not eligible_tab and found:
+            rows.append(_row(customer.id, customer, None, now, reasons=reasons_shown(pay_type, found)))
+    return window(rows, request)
+
+
+async def _complete_tab(
+    session: AsyncSession,
+    viewer: Principal,
+    engagement: Engagement,
+    search: str | None,
+    request: PageRequest,
+    now: datetime,
+) -> Page[CustomerRow]:
+    statement = select(Claim).where(
+        _visible(viewer), col(Claim.engagement_id) == engagement.id, col(Claim.status).in_(_TERMINAL)
+    )
+    if search:
+        matching = select(col(Customer.id)).where(
+            col(Customer.partner_id) == viewer.partner_id, _customer_matches(search)
+        )
+        statement = statement.where(
+            or_(
+                func.lower(Claim.claim_number).contains(search.lower(), autoescape=True),
+                col(Claim.customer_id).in_(matching),
+            )
+        )
+    page = await keyset_page(session, statement, col(Claim.id), request)
+    customers = (
+        await customers_by_id(session, {claim.customer_id for claim in page.items}) if page.items else {}
+    )
+    rows = [
+        _row(claim.id, customers[claim.customer_id], claim, now, actions=row_actions(claim, may_claim=False))
+        for claim in page.items
+    ]
+    return Page(rows, page.keys, page.has_next, page.has_previous, page.total)
+
+
+async def customers_page(
+    session: AsyncSession,
+    viewer: Principal,
+    engagement: Engagement,
+    tab: CustomersTab,
+    search: str | None,
+    request: PageRequest,
+    now: datetime,
+) -> Page[CustomerRow]:
+    """One page of a tab of the engagement's Customers page, as the viewer may see it.
+
+    `search`: a case-insensitive substring of the customer's name or of any of its identifiers' values, or
+    (COMPLETE) of the claim number."""
+    search = (search or "").strip() or None
+    if tab is CustomersTab.COMPLETE:
+        return await _complete_tab(session, viewer, engagement, search, request, now)
+    return await _customer_tab(session, viewer, engagement, tab, search, request, now)
