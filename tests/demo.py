@@ -7,3 +7,26 @@ CONTOSO_SELLER_LOCATION = "4100102"
 FABRIKAM_ADMIN = "admin@fabrikam-consulting.example"
 FABRIKAM_LOCATIONS = {"4200201", "4200202", "4200203", "4200204", "4200205"}
 ENGAGEMENT_COUNT = 15
+ADELE = "adele.vance@contoso-partners.example"  # INCENTIVES_USER for locations 4100101 and 4100103
+FABRIKAM_USER = "user@fabrikam-consulting.example"  # INCENTIVES_USER for location 4200202 only
+LITWARE_ADMIN = "admin@litware-cloud.example"
+LITWARE_SALES = "sales@litware-cloud.example"  # INCENTIVES_USER for location 4300301 only
+
+# Contoso's locations: Seattle (US, enrolled, eligible for every engagement), Toronto (CA, enrolled, eligible
+# for some), London (GB, enrolled), Mexico City (MX, not enrolled, eligible for none).
+SEATTLE, TORONTO, LONDON, MEXICO_CITY = "4100101", "4100102", "4100103", "4100104"
+BERLIN = "4200201"  # Fabrikam, DE, enrolled
+CHICAGO = "4300301"  # Litware, US, enrolled
+
+# The customer directory: Northwind Traders (US, Enterprise) by each of its identifiers.
+NORTHWIND_TENANT = "1524eee5-40ea-565d-b6dc-dc79797786c9"
+NORTHWIND_DOMAIN = "northwindtraders.example"
+NORTHWIND_OTHER_DOMAIN = "northwind.example"
+NORTHWIND_TPID = "5500101"
+NORTHWIND_SUBSCRIPTION = "7ab2aa36-c32e-5514-8e5c-efc2f4fa33ca"
+NORTHWIND_OPPORTUNITY = "7-3FS2XQBWAO"  # OPEN, deal size 250 000
+ADATUM_DOMAIN = "adatum.example"  # US, Corporate
+ADATUM_OPPORTUNITY = "7-1K8D2MZQPL"  # OPEN, deal size 1 200 000
+TAILWIND_OPPORTUNITY = "7-9QW7ERTY12"  # OPEN, deal size 20 000
+RELECLOUD_LOST_OPPORTUNITY = "7-2LKJH6GF4D"  # LOST, deal size 500 000
+PROSEWARE_TENANT = "6c9d044d-031e-5800-b08c-d9f13072cd16"  # IN, Corporate
