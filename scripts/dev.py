@@ -27,7 +27,7 @@ def _fingerprint() -> str:
 
 
 def ensure_environment() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (this script must explain itself to an older Python)
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
     if not (BIN / "python").exists():
         print("creating .venv ...", file=sys.stderr)

@@ -82,11 +82,12 @@ async def apply_action(
         dispute_submitted_at=claim.dispute_submitted_at,
     )
     claim.updated_at = now
+    number = claim.claim_number  # read now: after a failed flush the row's attributes are expired
     session.add(claim)
     try:
         await session.flush()
     except StaleDataError as error:
-        raise ClaimChanged(f"claim {claim.claim_number} changed meanwhile") from error
+        raise ClaimChanged(f"claim {number} changed meanwhile") from error
     assert claim.id is not None
     postgres = session.bind.dialect.name == "postgresql"
     if postgres:

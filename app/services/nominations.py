@@ -53,6 +53,7 @@ from app.services.problems import REASON_MESSAGES, ErrorCode, Path, Problem, Pro
 from app.services.viewer import Principal
 
 _TERMINAL = [status.value for status in TERMINAL]
+MAX_IDEMPOTENCY_KEY = 200  # the column's size
 
 
 # ---------------------------------------------------------------------------------------------- the preview
@@ -259,6 +260,15 @@ def _basic_problems(command: Nominate) -> list[Problem]:
             Problem(ErrorCode.INVALID_INPUT, ("input", which, p.field), p.message)
             for p in contact_problems(normalise_contact(contact))
         ]
+    key = command.idempotency_key
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        problems.append(
+            Problem(
+                ErrorCode.INVALID_INPUT,
+                ("input", "idempotencyKey"),
+                f"An idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} characters.",
+            )
+        )
     reason = command.tenant_mismatch_reason
     if reason is not None and len(reason) > nomination.MAX_MISMATCH_REASON:
         problems.append(
@@ -271,42 +281,50 @@ def _basic_problems(command: Nominate) -> list[Problem]:
     return problems
 
 
-async def _chosen_engagements(session: AsyncSession, command: Nominate) -> list[Engagement]:
-    """The engagements chosen, in order, without repeats; Problems for unknown ones and a bad combination."""
+_SELECTION = {  # how each selection problem reads in the API: its code and the input field at fault
+    nomination.SelectionProblem.NO_ENGAGEMENT: (ErrorCode.INVALID_INPUT, "engagementIds"),
+    nomination.SelectionProblem.TOO_MANY_ENGAGEMENTS: (ErrorCode.INVALID_INPUT, "engagementIds"),
+    nomination.SelectionProblem.MIXED_PAY_TYPES: (ErrorCode.MIXED_PAY_TYPES, "engagementIds"),
+    nomination.SelectionProblem.SINGLE_ENGAGEMENT_FOR_VARIABLE_PAY: (
+        ErrorCode.SINGLE_ENGAGEMENT_FOR_VARIABLE_PAY,
+        "engagementIds",
+    ),
+    nomination.SelectionProblem.HOURS_REQUIRED: (ErrorCode.HOURS_REQUIRED, "hours"),
+    nomination.SelectionProblem.HOURS_NOT_ALLOWED: (ErrorCode.HOURS_NOT_ALLOWED, "hours"),
+    nomination.SelectionProblem.VARIABLE_PAY_NOT_CLAIMABLE: (ErrorCode.VARIABLE_PAY_NOT_CLAIMABLE, "engagementIds"),
+}
+
+
+async def _chosen_engagements(session: AsyncSession, command: Nominate) -> tuple[list[Engagement], list[Problem]]:
+    """The engagements chosen that exist, in order, without repeats, and the problems of the choice. When the
+    combination itself is wrong, no engagement is returned: judging each one would say nothing useful."""
     found = await engagements_by_id(session, [pk for pk in command.engagement_pks if pk is not None])
-    problems, chosen = [], []
+    problems: list[Problem] = []
+    chosen: list[Engagement] = []
     for index, pk in enumerate(command.engagement_pks):
         engagement = found.get(pk) if pk is not None else None
         if engagement is None:
-            problems.append(
-                Problem(ErrorCode.NOT_FOUND, ("input", "engagementIds", index), "No such engagement.")
-            )
+            problems.append(Problem(ErrorCode.NOT_FOUND, ("input", "engagementIds", index), "No such engagement."))
         elif engagement not in chosen:
             chosen.append(engagement)
-    if problems:
-        raise Problems(problems)
+    if not chosen and problems:
+        return [], problems
     pay_types = [PayType(e.pay_type) for e in chosen]
     selection = (
         nomination.claim_selection_problems(pay_types)
         if command.claiming
         else nomination.selection_problems(pay_types, command.hours)
     )
-    field_of = {
-        nomination.SelectionProblem.HOURS_REQUIRED: "hours",
-        nomination.SelectionProblem.HOURS_NOT_ALLOWED: "hours",
-    }
+    for problem in selection:
+        code, field = _SELECTION[problem]
+        problems.append(Problem(code, ("input", field), problem.value))
     if selection:
-        raise Problems(
-            [
-                Problem(ErrorCode[p.name], ("input", field_of.get(p, "engagementIds")), p.value)
-                for p in selection
-            ]
-        )
+        return [], problems
     if command.hours is not None:
         message = validate_hours(_variable_pay_rules(chosen[0]), command.hours)
         if message:
-            raise Problems([Problem(ErrorCode.HOURS_OUT_OF_RANGE, ("input", "hours"), message)])
-    return chosen
+            return [], [*problems, Problem(ErrorCode.HOURS_OUT_OF_RANGE, ("input", "hours"), message)]
+    return chosen, problems
 
 
 async def _lock_limits(session: AsyncSession, engagement_ids: Sequence[int], key: str) -> None:
@@ -433,11 +451,8 @@ async def _known_customer(session: AsyncSession, viewer: Principal, customer_pk:
 
 async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate, now: datetime) -> Nomination:
     problems = _basic_problems(command)
-    try:
-        chosen = await _chosen_engagements(session, command)
-    except Problems as error:
-        problems += error.problems
-        chosen = []
+    chosen, choice_problems = await _chosen_engagements(session, command)
+    problems += choice_problems
     try:
         known = await _known_customer(session, viewer, command.customer_pk) if command.claiming else None
         if known is not None:
@@ -542,9 +557,9 @@ async def nominate(
         except Problems as error:
             return error.problems
         except IntegrityError:
-            # A racing twin committed first: the same idempotency key (replayed on retry) or, on a backend
-            # without our locks, the one-active-claim index.
-            if attempt == 1 or command.idempotency_key is None:
+            # A racing twin committed first: the same idempotency key (replayed on retry), the same new customer
+            # nominated for another engagement (found on retry), or the one-active-claim index.
+            if attempt == 1:
                 return [
                     Problem(
                         ErrorCode.CLAIM_LIMIT_REACHED,

@@ -386,11 +386,6 @@ async def test_an_unknown_engagement_id_is_not_found_at_its_index(clean_api):
     assert await row_counts(api) == NOTHING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unknown engagement ID hides the eligibility problems of the other engagements "
-    "(_nominate assesses an empty list when _chosen_engagements raised)",
-)
 async def test_an_unknown_engagement_id_does_not_hide_the_other_problems(clean_api):
     api = clean_api
     variables = {
@@ -454,11 +449,6 @@ async def test_overlong_text_is_invalid_input(clean_api, extra, field):
     assert await row_counts(clean_api) == NOTHING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: idempotencyKey is not validated: over 200 characters PostgreSQL fails the INSERT (a top-level "
-    "error showing the SQL) and SQLite stores it; expected INVALID_INPUT on [input, idempotencyKey]",
-)
 async def test_an_overlong_idempotency_key_is_invalid_input(clean_api):
     payload = await add(
         clean_api,
@@ -473,11 +463,6 @@ async def test_an_overlong_idempotency_key_is_invalid_input(clean_api):
     assert await row_counts(clean_api) == NOTHING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: no engagement chosen raises KeyError 'NO_ENGAGEMENT' (ErrorCode has no such member): "
-    "a top-level error instead of a userError",
-)
 async def test_no_engagement_chosen_is_a_user_error(clean_api):
     payload = await add(
         clean_api,

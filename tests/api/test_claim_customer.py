@@ -255,11 +255,6 @@ async def test_claiming_is_idempotent_with_a_key(clean_api):
     assert await row_counts(api) == counts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: no engagement chosen raises KeyError 'NO_ENGAGEMENT' (ErrorCode has no such member): "
-    "a top-level error instead of a userError",
-)
 async def test_claiming_for_no_engagement_is_a_user_error(clean_api):
     api = clean_api
     customer = await _added(api, consented=True)

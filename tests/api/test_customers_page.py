@@ -6,7 +6,6 @@ clock's expiries (the test clock would move the time of the server every test sh
 statement-count test (many known customers and ended claims, which only set up a measurement).
 """
 
-import asyncio
 import base64
 import re
 import uuid
@@ -14,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from app.models import Claim
 from tests.api.claim_flow import act, reviewer_token
@@ -606,27 +605,10 @@ ALL_DOMAINS = [
 MUNSONS_TENANT = "a91daf16-8879-51de-b416-02bd119fea17"  # no domain in the directory
 
 
-# The server's background work (runtime.py, mail.py) runs on the same engine at its own pace: the mail sender
-# polls every 0.2 s in tests, and its transactions' BEGINs would land in any window (`Api.statements` drops only
-# the statements that name its table). Statements are counted per asyncio task instead, without these.
-BACKGROUND_TASKS = {"deadline-sweeper", "mci-mail-sender"}
-
-
 async def _statements(api: Api, which: str, first: int) -> int:
     """How many SQL statements one request for a page of the tab runs."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        task = asyncio.current_task()
-        if task is None or task.get_name() not in BACKGROUND_TASKS:
-            statements.append(statement)
-
-    engine = api.runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with api.statements() as statements:
         page = await tab(api, ASSESSMENT, which, first=first)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert len(page["edges"]) == min(first, page["totalCount"])
     return len(statements)
 

@@ -3,8 +3,6 @@
 import asyncio
 from itertools import cycle, islice
 
-import pytest
-
 from tests.api.nominating import ADD, add_input, count_claims, row_counts, wipe_nominations
 from tests.conftest import Api, GraphQLResponse
 from tests.demo import (
@@ -82,11 +80,6 @@ async def test_racing_adds_of_one_identifier_make_exactly_one_claim(clean_api):
     assert counts["customer"] == 1  # the losers left no customer behind
 
 
-def _xfail_on_postgres(request: pytest.FixtureRequest, api: Api, reason: str) -> None:
-    if api.database.backend == "postgres":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 async def test_racing_retries_with_one_idempotency_key_get_the_one_result(clean_api):
     api = clean_api
     for attempt in range(2):
@@ -109,13 +102,7 @@ async def test_racing_retries_with_one_idempotency_key_get_the_one_result(clean_
         assert (await row_counts(api))["idempotency_key"] == 1
 
 
-async def test_racing_adds_of_one_new_customer_for_different_engagements_all_succeed(clean_api, request):
-    _xfail_on_postgres(
-        request,
-        clean_api,
-        "BUG: on PostgreSQL two first nominations of one customer for different engagements both insert the "
-        "customer; the loser's unique violation is reported as CLAIM_LIMIT_REACHED instead of being retried",
-    )
+async def test_racing_adds_of_one_new_customer_for_different_engagements_all_succeed(clean_api):
     # No limit is shared between the engagements: each request must make its claim, all on one customer.
     api = clean_api
     keys = [
