@@ -36,7 +36,17 @@ def ensure_environment() -> None:
         return
     print("installing the project and its pinned dependencies into .venv ...", file=sys.stderr)
     subprocess.run(
-        [BIN / "python", "-m", "pip", "install", "--quiet", "-c", ROOT / "requirements.lock", "-e", f"{ROOT}[dev]"],
+        [
+            BIN / "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-c",
+            ROOT / "requirements.lock",
+            "-e",
+            f"{ROOT}[dev]",
+        ],
         check=True,
     )
     STAMP.write_text(_fingerprint())

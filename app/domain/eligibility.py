@@ -3,7 +3,7 @@
 No cascading (DOMAIN.md): the facts are those of the one identifier given (a domain: of its resolved tenant).
 """
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -70,6 +70,14 @@ class ClaimCounts:
     active: int  # not terminal
     completed: int  # APPROVED
     active_by_this_partner: int = 0  # the nominating partner's own active claims among `active`
+
+
+NO_CLAIMS = ClaimCounts(active=0, completed=0)
+
+
+def reasons_shown(pay_type: PayType, reasons: Sequence[IneligibilityReason]) -> list[IneligibilityReason]:
+    """DOMAIN.md: the Ineligible tab shows no reasons for variable-pay (MSX-only) engagements; the rows stay."""
+    return [] if pay_type is PayType.VARIABLE else list(reasons)
 
 
 def accepts_claims(claims_open_until: datetime | None, now: datetime) -> bool:

@@ -14,29 +14,25 @@ size and however many customers the partner has: the ELIGIBLE and INELIGIBLE tab
 partner's candidate customers, gathered with batched queries; COMPLETE is a keyset page in SQL.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.domain.eligibility import ClaimCounts, customer_reasons
-from app.domain.enums import ActorKind, ClaimAction, ClaimStatus, CustomerIdType, IneligibilityReason, PayType
+from app.domain.eligibility import NO_CLAIMS, customer_reasons, reasons_shown
+from app.domain.enums import ActorKind, ClaimAction, CustomerIdType, IneligibilityReason, PayType
 from app.domain.identifiers import Identifier, limit_key
-from app.domain.lifecycle import TERMINAL
 from app.models import Claim, Customer, CustomerIdentifier, Engagement
 from app.services import claims as claim_service
 from app.services.catalogue import engagement_rules
 from app.services.directory import DatabaseDirectory
 from app.services.pagination import Page, PageRequest, keyset_page
-from app.services.records import customers_by_id
+from app.services.records import TERMINAL_STATUSES, claim_counts, claim_is_active, customers_by_id
 from app.services.viewer import Principal
-
-_TERMINAL = [status.value for status in TERMINAL]
-NO_CLAIMS = ClaimCounts(active=0, completed=0)
 
 
 class CustomersTab(StrEnum):
@@ -76,11 +72,6 @@ class CustomerRow:
 
 
 # ------------------------------------------------------------------------------------------------ the rules
-
-
-def reasons_shown(pay_type: PayType, reasons: Sequence[IneligibilityReason]) -> list[IneligibilityReason]:
-    """DOMAIN.md: the Ineligible tab shows no reasons for variable-pay engagements; the rows stay."""
-    return [] if pay_type is PayType.VARIABLE else list(reasons)
 
 
 def row_actions(claim: Claim | None, *, may_claim: bool) -> list[CustomerAction]:
@@ -127,10 +118,6 @@ def _visible(viewer: Principal) -> ColumnElement[bool]:
     )
 
 
-def _active() -> ColumnElement[bool]:
-    return col(Claim.status).not_in(_TERMINAL)
-
-
 def _customer_matches(search: str) -> ColumnElement[bool]:
     """The customer's name or any of its identifiers' values contains `search`, in any case."""
     needle = search.lower()
@@ -156,7 +143,7 @@ async def _candidates(
     wanted: ColumnElement[bool] = known
     if with_active:
         active_here = select(col(Claim.customer_id)).where(
-            _visible(viewer), col(Claim.engagement_id) == engagement_id, _active()
+            _visible(viewer), col(Claim.engagement_id) == engagement_id, claim_is_active()
         )
         wanted = or_(known, col(Customer.id).in_(active_here))
     statement = select(Customer, known.label("known")).where(
@@ -174,34 +161,10 @@ async def _active_claims_here(
     """The viewer's visible active claims on the engagement, by customer (the newest if ever more than one)."""
     rows = await session.execute(
         select(Claim)
-        .where(_visible(viewer), col(Claim.engagement_id) == engagement_id, _active())
+        .where(_visible(viewer), col(Claim.engagement_id) == engagement_id, claim_is_active())
         .order_by(col(Claim.id))
     )
     return {claim.customer_id: claim for claim in rows.scalars()}
-
-
-async def claim_counts_by_limit_key(
-    session: AsyncSession, engagement_id: int, partner_id: int, keys: Iterable[str]
-) -> dict[str, ClaimCounts]:
-    """Claims on the engagement per limit key, across all partners (one statement, grouped)."""
-    wanted = sorted(set(keys))
-    if not wanted:
-        return {}
-    active = _active()
-    rows = await session.execute(
-        select(
-            col(Claim.limit_key),
-            func.sum(case((active, 1), else_=0)),
-            func.sum(case((col(Claim.status) == ClaimStatus.APPROVED.value, 1), else_=0)),
-            func.sum(case((active & (col(Claim.partner_id) == partner_id), 1), else_=0)),
-        )
-        .where(col(Claim.engagement_id) == engagement_id, col(Claim.limit_key).in_(wanted))
-        .group_by(Claim.limit_key)
-    )
-    return {
-        key: ClaimCounts(active=int(a), completed=int(c), active_by_this_partner=int(mine))
-        for key, a, c, mine in rows
-    }
 
 
 async def _eligibility(
@@ -220,11 +183,15 @@ async def _eligibility(
     keys = {
         pk: limit_key(identifier, entries[identifier].tenant_id) for pk, identifier in identifiers.items()
     }
-    counts = await claim_counts_by_limit_key(session, engagement.id, viewer.partner_id, keys.values())
+    counts = await claim_counts(session, viewer.partner_id, [engagement.id], keys.values())
     rules = engagement_rules(engagement, frozenset())  # no location on this page: no location reasons
     return {
         pk: customer_reasons(
-            rules, identifier.id_type, entries[identifier].facts, counts.get(keys[pk], NO_CLAIMS), now
+            rules,
+            identifier.id_type,
+            entries[identifier].facts,
+            counts.get((engagement.id, keys[pk]), NO_CLAIMS),
+            now,
         )
         for pk, identifier in identifiers.items()
     }
@@ -304,7 +271,7 @@ async def _complete_tab(
     now: datetime,
 ) -> Page[CustomerRow]:
     statement = select(Claim).where(
-        _visible(viewer), col(Claim.engagement_id) == engagement.id, col(Claim.status).in_(_TERMINAL)
+        _visible(viewer), col(Claim.engagement_id) == engagement.id, col(Claim.status).in_(TERMINAL_STATUSES)
     )
     if search:
         matching = select(col(Customer.id)).where(

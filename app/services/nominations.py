@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,7 +20,7 @@ from app.db import transaction
 from app.domain import nomination
 from app.domain.contacts import Contact, contact_problems, normalise_contact
 from app.domain.eligibility import (
-    ClaimCounts,
+    NO_CLAIMS,
     LocationFacts,
     ineligibility_reasons,
     tenant_mismatch_reason_required,
@@ -35,7 +35,6 @@ from app.domain.enums import (
     PayType,
 )
 from app.domain.identifiers import Identifier, InvalidIdentifier, limit_key, parse_identifier
-from app.domain.lifecycle import TERMINAL
 from app.domain.payout import VariablePayRules, market_for_country, proposed_payout, validate_hours
 from app.models import (
     Claim,
@@ -50,9 +49,9 @@ from app.services.catalogue import eligible_location_ids, engagement_rules, enga
 from app.services.claims import Actor, apply_action
 from app.services.directory import DatabaseDirectory, DirectoryEntry
 from app.services.problems import REASON_MESSAGES, ErrorCode, Path, Problem, Problems, code_for
+from app.services.records import claim_counts
 from app.services.viewer import Principal
 
-_TERMINAL = [status.value for status in TERMINAL]
 MAX_IDEMPOTENCY_KEY = 200  # the column's size
 
 
@@ -104,27 +103,6 @@ def _parse(id_type: CustomerIdType, raw: str, field: Path) -> Identifier:
         raise Problems([Problem(ErrorCode.INVALID_ID_FORMAT, field, str(error))]) from error
 
 
-async def _claim_counts(
-    session: AsyncSession, key: str, partner_id: int, engagement_ids: Sequence[int]
-) -> dict[int, ClaimCounts]:
-    """Claims per engagement on this identifier, across all partners (one statement)."""
-    active = Claim.status.not_in(_TERMINAL)  # type: ignore[attr-defined]
-    rows = await session.execute(
-        select(
-            Claim.engagement_id,
-            func.sum(case((active, 1), else_=0)),
-            func.sum(case((Claim.status == ClaimStatus.APPROVED.value, 1), else_=0)),
-            func.sum(case((active & (Claim.partner_id == partner_id), 1), else_=0)),
-        )
-        .where(Claim.limit_key == key, Claim.engagement_id.in_(engagement_ids))  # type: ignore[attr-defined]
-        .group_by(Claim.engagement_id)
-    )
-    return {
-        engagement_id: ClaimCounts(active=int(a), completed=int(c), active_by_this_partner=int(mine))
-        for engagement_id, a, c, mine in rows
-    }
-
-
 async def _market(session: AsyncSession, country: str) -> Market:
     markets = {
         row.country: Market(row.market) for row in (await session.execute(select(CountryMarket))).scalars()
@@ -170,7 +148,7 @@ async def assess(
     if engagements is None:
         engagements = list((await session.execute(select(Engagement).order_by(Engagement.id))).scalars())
     ids = [e.id for e in engagements if e.id is not None]
-    counts = await _claim_counts(session, key, viewer.partner_id, ids)
+    counts = await claim_counts(session, viewer.partner_id, ids, [key])
     eligible_ids = await eligible_location_ids(session, ids)
     market = await _market(session, location.country)
     verdicts = []
@@ -181,7 +159,7 @@ async def assess(
             LocationFacts(location.location_id, location.mci_enrolled),
             identifier.id_type,
             entry.facts,
-            counts.get(engagement.id, ClaimCounts(active=0, completed=0)),
+            counts.get((engagement.id, key), NO_CLAIMS),
             now,
         )
         payout = None
@@ -291,11 +269,16 @@ _SELECTION = {  # how each selection problem reads in the API: its code and the 
     ),
     nomination.SelectionProblem.HOURS_REQUIRED: (ErrorCode.HOURS_REQUIRED, "hours"),
     nomination.SelectionProblem.HOURS_NOT_ALLOWED: (ErrorCode.HOURS_NOT_ALLOWED, "hours"),
-    nomination.SelectionProblem.VARIABLE_PAY_NOT_CLAIMABLE: (ErrorCode.VARIABLE_PAY_NOT_CLAIMABLE, "engagementIds"),
+    nomination.SelectionProblem.VARIABLE_PAY_NOT_CLAIMABLE: (
+        ErrorCode.VARIABLE_PAY_NOT_CLAIMABLE,
+        "engagementIds",
+    ),
 }
 
 
-async def _chosen_engagements(session: AsyncSession, command: Nominate) -> tuple[list[Engagement], list[Problem]]:
+async def _chosen_engagements(
+    session: AsyncSession, command: Nominate
+) -> tuple[list[Engagement], list[Problem]]:
     """The engagements chosen that exist, in order, without repeats, and the problems of the choice. When the
     combination itself is wrong, no engagement is returned: judging each one would say nothing useful."""
     found = await engagements_by_id(session, [pk for pk in command.engagement_pks if pk is not None])
@@ -304,7 +287,9 @@ async def _chosen_engagements(session: AsyncSession, command: Nominate) -> tuple
     for index, pk in enumerate(command.engagement_pks):
         engagement = found.get(pk) if pk is not None else None
         if engagement is None:
-            problems.append(Problem(ErrorCode.NOT_FOUND, ("input", "engagementIds", index), "No such engagement."))
+            problems.append(
+                Problem(ErrorCode.NOT_FOUND, ("input", "engagementIds", index), "No such engagement.")
+            )
         elif engagement not in chosen:
             chosen.append(engagement)
     if not chosen and problems:

@@ -3,12 +3,48 @@
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.eligibility import ClaimCounts
+from app.domain.enums import ClaimStatus
+from app.domain.lifecycle import TERMINAL
 from app.models import Claim, ClaimEvent, Customer, CustomerIdentifier
 from app.services.pagination import Page, PageRequest, keyset_page
 from app.services.viewer import Principal, Reviewer
+
+TERMINAL_STATUSES = [status.value for status in TERMINAL]
+
+
+def claim_is_active() -> ColumnElement[bool]:
+    """Not terminal: what claim limits count as active."""
+    return Claim.status.not_in(TERMINAL_STATUSES)  # type: ignore[attr-defined]
+
+
+async def claim_counts(
+    session: AsyncSession, partner_id: int, engagement_ids: Iterable[int], limit_keys: Iterable[str]
+) -> dict[tuple[int, str], ClaimCounts]:
+    """Claims per (engagement, limit key), across all partners, with this partner's active ones: one statement.
+    Pairs without claims are absent."""
+    engagements, keys = sorted(set(engagement_ids)), sorted(set(limit_keys))
+    if not engagements or not keys:
+        return {}
+    active = claim_is_active()
+    rows = await session.execute(
+        select(
+            Claim.engagement_id,
+            Claim.limit_key,
+            func.sum(case((active, 1), else_=0)),
+            func.sum(case((Claim.status == ClaimStatus.APPROVED.value, 1), else_=0)),
+            func.sum(case((active & (Claim.partner_id == partner_id), 1), else_=0)),
+        )
+        .where(Claim.engagement_id.in_(engagements), Claim.limit_key.in_(keys))  # type: ignore[attr-defined]
+        .group_by(Claim.engagement_id, Claim.limit_key)
+    )
+    return {
+        (engagement_id, key): ClaimCounts(active=int(a), completed=int(c), active_by_this_partner=int(mine))
+        for engagement_id, key, a, c, mine in rows
+    }
 
 
 def may_see_claim(viewer: Principal | Reviewer, claim: Claim) -> bool:

@@ -125,7 +125,8 @@ def _expected(api, id_type: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("id_type", list(BY_ID_TYPE))
-async def test_a_valid_identifier_of_each_type_gets_a_verdict_on_every_engagement(api, id_type):
+async def test_a_valid_identifier_of_each_type_gets_a_verdict_on_every_engagement(clean_api, id_type):
+    api = clean_api  # verdicts depend on the claims that exist: none
     value, _ = BY_ID_TYPE[id_type]
     expected = _expected(api, id_type)
     answer = await preview(api, CONTOSO_ADMIN, location=SEATTLE, id_type=id_type, id_value=value)
@@ -140,7 +141,8 @@ async def test_a_valid_identifier_of_each_type_gets_a_verdict_on_every_engagemen
     assert len(answer["eligibleEngagements"]) + len(answer["ineligibleEngagements"]) == len(ENGAGEMENTS)
 
 
-async def test_a_domain_resolves_to_its_tenant_and_is_normalised(api):
+async def test_a_domain_resolves_to_its_tenant_and_is_normalised(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api, CONTOSO_ADMIN, location=SEATTLE, id_type="DOMAIN_NAME", id_value="  NorthWind.Example. "
     )
@@ -158,7 +160,8 @@ async def test_a_domain_resolves_to_its_tenant_and_is_normalised(api):
         ("MSX_OPPORTUNITY_ID", NORTHWIND_OPPORTUNITY.lower(), NORTHWIND_OPPORTUNITY),
     ],
 )
-async def test_identifiers_typed_another_way_are_the_same_identifier(api, id_type, value, normalised):
+async def test_identifiers_typed_another_way_are_the_same_identifier(clean_api, id_type, value, normalised):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(api, CONTOSO_ADMIN, location=SEATTLE, id_type=id_type, id_value=value)
     assert answer["customerIdValue"] == normalised
     assert verdicts(answer) == _expected(api, id_type)
@@ -174,7 +177,8 @@ async def test_identifiers_typed_another_way_are_the_same_identifier(api, id_typ
         ("MSX_OPPORTUNITY_ID", "7-NOSUCHOPP1"),
     ],
 )
-async def test_an_unknown_identifier_is_not_found_where_its_type_is_accepted(api, id_type, value):
+async def test_an_unknown_identifier_is_not_found_where_its_type_is_accepted(clean_api, id_type, value):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(api, CONTOSO_ADMIN, location=SEATTLE, id_type=id_type, id_value=value)
     assert answer["userErrors"] == []
     assert answer["customerName"] is None and answer["resolvedTenantId"] is None
@@ -200,12 +204,14 @@ async def test_an_unknown_identifier_is_not_found_where_its_type_is_accepted(api
         ("MSX_OPPORTUNITY_ID", NORTHWIND_OPPORTUNITY, "fabric-analytics-platform", "deal 250 000 < 500 000"),
     ],
 )
-async def test_criteria_not_met(api, id_type, value, engagement, why):
+async def test_criteria_not_met(clean_api, id_type, value, engagement, why):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(api, CONTOSO_ADMIN, location=SEATTLE, id_type=id_type, id_value=value)
     assert verdicts(answer)[engagement] == ["CRITERIA_NOT_MET"], why
 
 
-async def test_a_deal_exactly_at_the_minimum_is_eligible(api):
+async def test_a_deal_exactly_at_the_minimum_is_eligible(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
     # SAP on Azure Migration's minimum deal size is 250 000, Northwind's opportunity is 250 000.
     answer = await preview(
         api, CONTOSO_ADMIN, location=SEATTLE, id_type="MSX_OPPORTUNITY_ID", id_value=NORTHWIND_OPPORTUNITY
@@ -213,14 +219,16 @@ async def test_a_deal_exactly_at_the_minimum_is_eligible(api):
     assert verdicts(answer)["sap-on-azure-migration"] == []
 
 
-async def test_the_closed_engagement_is_closed_to_everyone(api):
+async def test_the_closed_engagement_is_closed_to_everyone(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api, CONTOSO_ADMIN, location=SEATTLE, id_type="TENANT_ID", id_value=NORTHWIND_TENANT
     )
     assert verdicts(answer)["threat-protection-workshop"] == ["ENGAGEMENT_CLOSED"]
 
 
-async def test_an_unenrolled_location_can_earn_on_nothing(api):
+async def test_an_unenrolled_location_can_earn_on_nothing(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api, CONTOSO_ADMIN, location=MEXICO_CITY, id_type="TENANT_ID", id_value=NORTHWIND_TENANT
     )
@@ -232,7 +240,8 @@ async def test_an_unenrolled_location_can_earn_on_nothing(api):
         assert reasons[2:] == expected[key], key
 
 
-async def test_an_enrolled_location_is_refused_where_it_is_not_eligible(api):
+async def test_an_enrolled_location_is_refused_where_it_is_not_eligible(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api, CONTOSO_ADMIN, location=TORONTO, id_type="TENANT_ID", id_value=NORTHWIND_TENANT
     )
@@ -255,7 +264,10 @@ async def test_an_enrolled_location_is_refused_where_it_is_not_eligible(api):
         (None, True),  # Decision: no email, no match to show
     ],
 )
-async def test_a_tenant_id_needs_a_mismatch_reason_unless_the_email_is_the_tenants(api, email, required):
+async def test_a_tenant_id_needs_a_mismatch_reason_unless_the_email_is_the_tenants(
+    clean_api, email, required
+):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api,
         CONTOSO_ADMIN,
@@ -276,7 +288,8 @@ async def test_a_tenant_id_needs_a_mismatch_reason_unless_the_email_is_the_tenan
         ("MSX_OPPORTUNITY_ID", NORTHWIND_OPPORTUNITY),
     ],
 )
-async def test_other_id_types_never_need_a_mismatch_reason(api, id_type, value):
+async def test_other_id_types_never_need_a_mismatch_reason(clean_api, id_type, value):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api,
         CONTOSO_ADMIN,
@@ -296,7 +309,8 @@ async def test_other_id_types_never_need_a_mismatch_reason(api, id_type, value):
         (ADATUM_OPPORTUNITY, 200, "cap"),  # 200 x 150 = 30 000, 5% of 1 200 000 = 60 000, cap 25 000
     ],
 )
-async def test_the_proposed_payout_is_the_smallest_of_the_three_figures(api, msx_id, hours, bound):
+async def test_the_proposed_payout_is_the_smallest_of_the_three_figures(clean_api, msx_id, hours, bound):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api, CONTOSO_ADMIN, location=SEATTLE, id_type="MSX_OPPORTUNITY_ID", id_value=msx_id, hours=hours
     )
@@ -317,7 +331,8 @@ async def test_the_proposed_payout_is_the_smallest_of_the_three_figures(api, msx
             assert payouts[key] is None, key
 
 
-async def test_every_eligible_variable_engagement_gets_its_own_payout(api):
+async def test_every_eligible_variable_engagement_gets_its_own_payout(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api,
         CONTOSO_ADMIN,
@@ -335,7 +350,8 @@ async def test_every_eligible_variable_engagement_gets_its_own_payout(api):
 
 
 @pytest.mark.parametrize("hours", [None, 0, -5, 201])
-async def test_no_payout_without_valid_hours(api, hours):
+async def test_no_payout_without_valid_hours(clean_api, hours):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api,
         CONTOSO_ADMIN,
@@ -366,7 +382,8 @@ async def test_no_payout_without_valid_hours(api, hours):
         ("MSX_OPPORTUNITY_ID", ""),
     ],
 )
-async def test_a_malformed_identifier_is_a_user_error_on_its_field(api, id_type, value):
+async def test_a_malformed_identifier_is_a_user_error_on_its_field(clean_api, id_type, value):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(api, CONTOSO_ADMIN, location=SEATTLE, id_type=id_type, id_value=value)
     assert [(e["code"], e["field"]) for e in answer["userErrors"]] == [
         ("INVALID_ID_FORMAT", ["input", "customerIdValue"])
@@ -376,7 +393,8 @@ async def test_a_malformed_identifier_is_a_user_error_on_its_field(api, id_type,
     assert answer["eligibleEngagements"] == answer["ineligibleEngagements"] == []
 
 
-async def test_a_location_you_cannot_see_is_not_found(api):
+async def test_a_location_you_cannot_see_is_not_found(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
     ids = await global_ids(api)
     cases = [
         (CONTOSO_ADMIN, ids.location(BERLIN)),  # another partner's
@@ -399,7 +417,8 @@ async def test_a_location_you_cannot_see_is_not_found(api):
         assert answer["eligibleEngagements"] == answer["ineligibleEngagements"] == []
 
 
-async def test_the_seller_previews_for_its_own_location(api):
+async def test_the_seller_previews_for_its_own_location(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api, CONTOSO_SELLER, location=TORONTO, id_type="TENANT_ID", id_value=NORTHWIND_TENANT
     )
@@ -407,7 +426,8 @@ async def test_the_seller_previews_for_its_own_location(api):
     assert "copilot-readiness-assessment" in {v["engagement"]["key"] for v in answer["eligibleEngagements"]}
 
 
-async def test_the_preview_needs_a_token(api):
+async def test_the_preview_needs_a_token(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
     ids = await global_ids(api)
     variables = {
         "input": {
