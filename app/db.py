@@ -15,11 +15,16 @@ EVENTS_WRITTEN = "mci_events_written"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+def _ensure_sqlite_directory(url: str) -> None:
+    """The embedded default creates its own file, folder included."""
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _ensure_sqlite_directory(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -88,6 +93,7 @@ def _alembic_config(url: str):  # type: ignore[no-untyped-def]
 def upgrade_sync(url: str, revision: str = "head") -> None:
     from alembic import command
 
+    _ensure_sqlite_directory(url)
     command.upgrade(_alembic_config(url), revision)
 
 
