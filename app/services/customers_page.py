@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, Row, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -33,6 +34,17 @@ from app.services.directory import DatabaseDirectory
 from app.services.pagination import Page, PageRequest, keyset_page
 from app.services.records import TERMINAL_STATUSES, claim_counts, claim_is_active, customers_by_id
 from app.services.viewer import Principal
+
+CUSTOMER = Customer.__table__  # type: ignore[attr-defined]
+CLAIM = Claim.__table__  # type: ignore[attr-defined]
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> int: ...
+
+
+K = TypeVar("K", bound=_Keyed)
 
 
 class CustomersTab(StrEnum):
@@ -63,8 +75,8 @@ class CustomerRow:
     """One row of a tab. `key` orders the tab and is the cursor: the customer's id, or (COMPLETE) the claim's."""
 
     key: int
-    customer: Customer
-    claim: Claim | None
+    customer: Customer | Row[Any]  # ORM object or plain row: the same attributes
+    claim: Claim | Row[Any] | None
     ineligibility_reasons: list[IneligibilityReason]
     available_actions: list[CustomerAction]
     deadline: datetime | None
@@ -74,7 +86,7 @@ class CustomerRow:
 # ------------------------------------------------------------------------------------------------ the rules
 
 
-def row_actions(claim: Claim | None, *, may_claim: bool) -> list[CustomerAction]:
+def row_actions(claim: Claim | Row[Any] | None, *, may_claim: bool) -> list[CustomerAction]:
     """What the row offers: the partner's actions on its claim, or claiming the customer when it has none.
 
     `may_claim`: the customer is eligible, has no active claim here, and the engagement is fixed pay (variable
@@ -90,8 +102,8 @@ def row_actions(claim: Claim | None, *, may_claim: bool) -> list[CustomerAction]
 
 def _row(
     key: int,
-    customer: Customer,
-    claim: Claim | None,
+    customer: Customer | Row[Any],
+    claim: Claim | Row[Any] | None,
     now: datetime,
     *,
     reasons: list[IneligibilityReason] | None = None,
@@ -133,9 +145,10 @@ def _customer_matches(search: str) -> ColumnElement[bool]:
 
 async def _candidates(
     session: AsyncSession, viewer: Principal, engagement_id: int, search: str | None, *, with_active: bool
-) -> list[tuple[Customer, bool]]:
+) -> list[Row[Any]]:
     """The partner's known customers (and, `with_active`, those with a visible active claim here), each with
-    whether it is known, by id. One statement."""
+    whether it is known (`known`), by id. One statement; plain rows with the customer's columns (no ORM objects:
+    a partner may know thousands)."""
     consented = select(col(Claim.customer_id)).where(
         col(Claim.partner_id) == viewer.partner_id, col(Claim.consented_at).is_not(None)
     )
@@ -146,40 +159,38 @@ async def _candidates(
             _visible(viewer), col(Claim.engagement_id) == engagement_id, claim_is_active()
         )
         wanted = or_(known, col(Customer.id).in_(active_here))
-    statement = select(Customer, known.label("known")).where(
+    statement = select(*CUSTOMER.c, known.label("known")).where(
         col(Customer.partner_id) == viewer.partner_id, wanted
     )
     if search:
         statement = statement.where(_customer_matches(search))
-    rows = await session.execute(statement.order_by(col(Customer.id)))
-    return [(customer, bool(is_known)) for customer, is_known in rows]
+    return list(await session.execute(statement.order_by(col(Customer.id))))
 
 
 async def _active_claims_here(
     session: AsyncSession, viewer: Principal, engagement_id: int
-) -> dict[int, Claim]:
-    """The viewer's visible active claims on the engagement, by customer (the newest if ever more than one)."""
+) -> dict[int, Row[Any]]:
+    """The viewer's visible active claims on the engagement (plain rows), by customer (the newest if ever more
+    than one)."""
     rows = await session.execute(
-        select(Claim)
+        select(CLAIM)
         .where(_visible(viewer), col(Claim.engagement_id) == engagement_id, claim_is_active())
         .order_by(col(Claim.id))
     )
-    return {claim.customer_id: claim for claim in rows.scalars()}
+    return {claim.customer_id: claim for claim in rows}
 
 
 async def _eligibility(
     session: AsyncSession,
     viewer: Principal,
     engagement: Engagement,
-    customers: Sequence[Customer],
+    customers: Sequence[Row[Any]],
     now: datetime,
 ) -> dict[int, list[IneligibilityReason]]:
     """Each customer's reasons on its own identifier (empty: eligible), in a fixed number of statements."""
     assert engagement.id is not None
-    identifiers = {
-        c.id: Identifier(CustomerIdType(c.id_type), c.id_value) for c in customers if c.id is not None
-    }
-    entries = await DatabaseDirectory(session).lookup_many(identifiers.values())
+    identifiers = {c.id: Identifier(CustomerIdType(c.id_type), c.id_value) for c in customers}
+    entries = await DatabaseDirectory(session).lookup_many(identifiers.values(), with_domains=False)
     keys = {
         pk: limit_key(identifier, entries[identifier].tenant_id) for pk, identifier in identifiers.items()
     }
@@ -200,8 +211,9 @@ async def _eligibility(
 # ------------------------------------------------------------------------------------------------ the pages
 
 
-def window(rows: Sequence[CustomerRow], request: PageRequest) -> Page[CustomerRow]:
-    """`pagination.keyset_page`'s window over rows already in key order, for a list decided in memory."""
+def window(rows: Sequence[K], request: PageRequest) -> Page[K]:
+    """`pagination.keyset_page`'s window over rows already in key order (each with a `key`), for a list decided
+    in memory."""
     inside = [
         row
         for row in rows
@@ -224,6 +236,15 @@ def window(rows: Sequence[CustomerRow], request: PageRequest) -> Page[CustomerRo
     )
 
 
+class _Decided(NamedTuple):
+    """A row's place on the tab, before its actions and deadline are worked out (only the page's rows are)."""
+
+    key: int
+    customer: Row[Any]
+    claim: Row[Any] | None
+    reasons: list[IneligibilityReason]
+
+
 async def _customer_tab(
     session: AsyncSession,
     viewer: Principal,
@@ -238,28 +259,37 @@ async def _customer_tab(
     candidates = await _candidates(session, viewer, engagement.id, search, with_active=eligible_tab)
     claims = await _active_claims_here(session, viewer, engagement.id)
     # A customer with an active claim here is on the Eligible tab, whatever its eligibility: no need to judge it.
-    to_judge = [customer for customer, known in candidates if known and customer.id not in claims]
+    to_judge = [customer for customer in candidates if customer.known and customer.id not in claims]
     reasons = await _eligibility(session, viewer, engagement, to_judge, now)
     pay_type = PayType(engagement.pay_type)
-    rows = []
-    for customer, known in candidates:
-        assert customer.id is not None
+    decided = []
+    for customer in candidates:
         claim = claims.get(customer.id)
         if claim is not None:
             if eligible_tab:
-                rows.append(
-                    _row(customer.id, customer, claim, now, actions=row_actions(claim, may_claim=False))
-                )
+                decided.append(_Decided(customer.id, customer, claim, []))
             continue
-        if not known:  # its active claim ended between our two reads
+        if not customer.known:  # its active claim ended between our two reads
             continue
         found = reasons[customer.id]
         if eligible_tab and not found:
-            actions = row_actions(None, may_claim=pay_type is PayType.FIXED)
-            rows.append(_row(customer.id, customer, None, now, actions=actions))
+            decided.append(_Decided(customer.id, customer, None, []))
         elif not eligible_tab and found:
-            rows.append(_row(customer.id, customer, None, now, reasons=reasons_shown(pay_type, found)))
-    return window(rows, request)
+            decided.append(_Decided(customer.id, customer, None, reasons_shown(pay_type, found)))
+    page = window(decided, request)
+    may_claim = eligible_tab and pay_type is PayType.FIXED
+    rows = [
+        _row(
+            row.key,
+            row.customer,
+            row.claim,
+            now,
+            reasons=row.reasons,
+            actions=row_actions(row.claim, may_claim=may_claim) if eligible_tab else None,
+        )
+        for row in page.items
+    ]
+    return Page(rows, page.keys, page.has_next, page.has_previous, page.total)
 
 
 async def _complete_tab(

@@ -7,9 +7,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -38,7 +38,9 @@ NOT_FOUND = DirectoryEntry(CustomerFacts(found=False))
 class CustomerDirectory(Protocol):
     async def lookup(self, identifier: Identifier) -> DirectoryEntry: ...
 
-    async def lookup_many(self, identifiers: Iterable[Identifier]) -> dict[Identifier, DirectoryEntry]:
+    async def lookup_many(
+        self, identifiers: Iterable[Identifier], *, with_domains: bool = True
+    ) -> dict[Identifier, DirectoryEntry]:
         """Each identifier's entry (NOT_FOUND when unknown), in a fixed number of round trips."""
         ...
 
@@ -55,34 +57,39 @@ class DatabaseDirectory:
     async def lookup(self, identifier: Identifier) -> DirectoryEntry:
         return (await self.lookup_many([identifier]))[identifier]
 
-    async def lookup_many(self, identifiers: Iterable[Identifier]) -> dict[Identifier, DirectoryEntry]:
+    async def lookup_many(
+        self, identifiers: Iterable[Identifier], *, with_domains: bool = True
+    ) -> dict[Identifier, DirectoryEntry]:
+        """`with_domains=False` leaves `tenant_domains` empty and saves a statement (for callers that judge
+        eligibility only). Tenants are read as plain rows (no ORM objects): the Customers page asks for thousands."""
         wanted: dict[CustomerIdType, set[str]] = defaultdict(set)
         for identifier in identifiers:
             wanted[identifier.id_type].add(identifier.value)
-        tenants: dict[Identifier, DirectoryTenant] = {}
+        tenants: dict[Identifier, Row[Any]] = {}
+        tenant_table = DirectoryTenant.__table__  # type: ignore[attr-defined]
         opportunities: dict[str, tuple[DirectoryOpportunity, DirectoryTenant | None]] = {}
 
         if domain_names := wanted[CustomerIdType.DOMAIN_NAME]:
             by_domain = await self.session.execute(
-                select(col(DirectoryDomain.domain), DirectoryTenant)
-                .join(DirectoryTenant, col(DirectoryTenant.id) == DirectoryDomain.tenant_pk)
+                select(col(DirectoryDomain.domain).label("matched"), *tenant_table.c)
+                .join(tenant_table, tenant_table.c.id == DirectoryDomain.tenant_pk)
                 .where(col(DirectoryDomain.domain).in_(sorted(domain_names)))
             )
-            for domain, tenant in by_domain:
-                tenants[Identifier(CustomerIdType.DOMAIN_NAME, domain)] = tenant
+            for tenant in by_domain:
+                tenants[Identifier(CustomerIdType.DOMAIN_NAME, tenant.matched)] = tenant
         tenant_ids, tpids = wanted[CustomerIdType.TENANT_ID], wanted[CustomerIdType.TPID]
         if tenant_ids or tpids:
             direct = await self.session.execute(
-                select(DirectoryTenant)
+                select(tenant_table)
                 .where(
                     or_(
-                        col(DirectoryTenant.tenant_id).in_(sorted(tenant_ids)),
-                        col(DirectoryTenant.tpid).in_(sorted(tpids)),
+                        tenant_table.c.tenant_id.in_(sorted(tenant_ids)),
+                        tenant_table.c.tpid.in_(sorted(tpids)),
                     )
                 )
-                .order_by(col(DirectoryTenant.id))
+                .order_by(tenant_table.c.id)
             )
-            for tenant in direct.scalars():
+            for tenant in direct:
                 if tenant.tenant_id in tenant_ids:
                     tenants[Identifier(CustomerIdType.TENANT_ID, tenant.tenant_id)] = tenant
                 if tenant.tpid is not None and tenant.tpid in tpids:
@@ -90,12 +97,12 @@ class DatabaseDirectory:
                     tenants.setdefault(Identifier(CustomerIdType.TPID, tenant.tpid), tenant)
         if subscription_ids := wanted[CustomerIdType.AZURE_SUBSCRIPTION_ID]:
             by_subscription = await self.session.execute(
-                select(col(DirectorySubscription.subscription_id), DirectoryTenant)
-                .join(DirectoryTenant, col(DirectoryTenant.id) == DirectorySubscription.tenant_pk)
+                select(col(DirectorySubscription.subscription_id).label("matched"), *tenant_table.c)
+                .join(tenant_table, tenant_table.c.id == DirectorySubscription.tenant_pk)
                 .where(col(DirectorySubscription.subscription_id).in_(sorted(subscription_ids)))
             )
-            for subscription_id, tenant in by_subscription:
-                tenants[Identifier(CustomerIdType.AZURE_SUBSCRIPTION_ID, subscription_id)] = tenant
+            for tenant in by_subscription:
+                tenants[Identifier(CustomerIdType.AZURE_SUBSCRIPTION_ID, tenant.matched)] = tenant
         if msx_ids := wanted[CustomerIdType.MSX_OPPORTUNITY_ID]:
             by_opportunity = await self.session.execute(
                 select(DirectoryOpportunity, DirectoryTenant)
@@ -106,7 +113,7 @@ class DatabaseDirectory:
                 opportunities[opportunity.msx_opportunity_id] = (opportunity, owner)
 
         domains: dict[int, list[str]] = defaultdict(list)
-        if tenants:
+        if tenants and with_domains:
             tenant_pks = sorted({t.id for t in tenants.values() if t.id is not None})
             tenant_domains = await self.session.execute(
                 select(col(DirectoryDomain.tenant_pk), col(DirectoryDomain.domain))
@@ -117,20 +124,23 @@ class DatabaseDirectory:
                 domains[tenant_pk].append(domain)
 
         found: dict[Identifier, DirectoryEntry] = {}
+        by_tenant: dict[int, DirectoryEntry] = {}  # one entry per tenant, however many identifiers match it
         for id_type, values in wanted.items():
             for value in values:
                 identifier = Identifier(id_type, value)
                 if id_type is CustomerIdType.MSX_OPPORTUNITY_ID:
                     pair = opportunities.get(value)
                     found[identifier] = _opportunity_entry(*pair) if pair else NOT_FOUND
-                elif (match := tenants.get(identifier)) is not None and match.id is not None:
-                    found[identifier] = _tenant_entry(match, domains[match.id])
+                elif (match := tenants.get(identifier)) is not None:
+                    if (entry := by_tenant.get(match.id)) is None:
+                        entry = by_tenant[match.id] = _tenant_entry(match, domains[match.id])
+                    found[identifier] = entry
                 else:
                     found[identifier] = NOT_FOUND
         return found
 
 
-def _tenant_entry(tenant: DirectoryTenant, domains: Iterable[str]) -> DirectoryEntry:
+def _tenant_entry(tenant: "DirectoryTenant | Row[Any]", domains: Iterable[str]) -> DirectoryEntry:
     return DirectoryEntry(
         facts=CustomerFacts(found=True, country=tenant.country, segment=tenant.segment),
         name=tenant.name,
