@@ -11,7 +11,7 @@ def _med(samples: list[dict[str, Any]], key: str) -> float:
 
 def _spread(samples: list[dict[str, Any]], key: str) -> str:
     values = [s[key] for s in samples]
-    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
 
 def _slope(points: list[tuple[int, float]]) -> float:
@@ -47,7 +47,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "- Load: `bench/load.py`, a closed-loop asyncio/httpx client in its own process (keep-alive connections).",
         f"- Every comparison is interleaved: A and B alternate round by round; {results['rounds']} rounds of "
         f"{results['seconds']} s per variant (scenario 2: half as long), after a warm-up round. Medians, with "
-        "(min–max) over rounds.",
+        "(min-max) over rounds.",
         "- The load generator shares the 2 cores with the server and PostgreSQL.",
         "",
         "## Results",
@@ -65,7 +65,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         )
     lines += [
         "",
-        "### (1) Throughput, ELIGIBLE tab, 50 rows, 8 connections (target GraphQL ≥ 0.5× hand-written)",
+        "### (1) Throughput, ELIGIBLE tab, 50 rows, 8 connections (target GraphQL ≥ 0.5x hand-written)",
         "",
         "| claims | identical bytes | GraphQL req/s | hand-written req/s | ratio |",
         "|---|---|---|---|---|",
@@ -116,9 +116,9 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         lines.append(f"| {int(size):,} | {c[10]} | {c[50]} | {c[100]} |")
     lines += [
         "",
-        "### (4) Data growth: p50 of the 50-row page at concurrency 1 (target: largest ≤ 1.5× smallest)",
+        "### (4) Data growth: p50 of the 50-row page at concurrency 1 (target: largest ≤ 1.5x smallest)",
         "",
-        "| claims | GraphQL p50 ms | hand-written p50 ms | × smallest (GraphQL) |",
+        "| claims | GraphQL p50 ms | hand-written p50 ms | x smallest (GraphQL) |",
         "|---|---|---|---|",
     ]
     first = None
