@@ -53,6 +53,7 @@ from app.domain.enums import (
     PayType,
 )
 from app.domain.identifiers import InvalidIdentifier, email_domain, parse_identifier
+from app.domain.timelines import timeline_for
 from app.models import (
     CountryMarket,
     DirectoryDomain,
@@ -494,13 +495,20 @@ def _engagement_problems(at: At[EngagementIn]) -> list[str]:
             for name in _VARIABLE_PAY_FIELDS
             if getattr(e, name) is None
         ]
-    timelines = e.timelines
-    if (
-        timelines.submit_days is not None
-        and timelines.review_days is not None
-        and timelines.review_days < timelines.submit_days
-    ):
-        problems.append(f"{path}.timelines.reviewDays: must not be shorter than submitDays")
+    given = e.timelines
+    # Judged on the timeline in force: the type's defaults with the overrides given.
+    effective = timeline_for(
+        e.engagement_type,
+        consent_days=given.consent_days,
+        submit_days=given.submit_days,
+        review_days=given.review_days,
+        dispute_days=given.dispute_days,
+    )
+    if effective.review_days < effective.submit_days:
+        problems.append(
+            f"{path}.timelines.reviewDays: the review window ({effective.review_days} days) must not be shorter "
+            f"than the submit window ({effective.submit_days} days)"
+        )
     return problems
 
 

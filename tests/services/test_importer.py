@@ -718,3 +718,16 @@ async def test_thousands_of_tenants_take_a_bounded_number_of_queries(empty_datab
         summary = await import_reference_data(db.sessions, document)
     assert (summary.tenants.updated, summary.tenants.unchanged, summary.domains.unchanged) == (1, n - 1, n)
     assert len(statements) < 100
+
+
+def test_a_partial_timeline_override_is_judged_with_the_types_defaults() -> None:
+    document = demo()
+    index, assessment = next(
+        (i, e) for i, e in enumerate(document["engagements"]) if e["engagementType"] == "ASSESSMENT"
+    )
+    assessment["timelines"] = {"submitDays": 120}  # past the assessment's default 90-day review window
+    assert_reported(
+        problems_of(document), f"engagements[{index}].timelines.reviewDays", "90 days", "120 days"
+    )
+    assessment["timelines"] = {"submitDays": 80}
+    validate_document(document)
