@@ -179,9 +179,7 @@ class Claim(Node):
         self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
     ) -> ClaimEventConnection:
         settings = info.context.runtime.settings
-        request = page_request(
-            first, after, last, before, default=settings.default_page_size, maximum=settings.max_page_size
-        )
+        request = page_request(settings, first, after, last, before)
         assert self.row.id is not None
         async with info.context.runtime.sessions() as session:
             page = await records.claim_history(session, self.row.id, request)

@@ -99,9 +99,7 @@ async def resolve_customers(
     context = info.context
     viewer = context.require_viewer()
     settings = context.runtime.settings
-    request = page_request(
-        first, after, last, before, default=settings.default_page_size, maximum=settings.max_page_size
-    )
+    request = page_request(settings, first, after, last, before)
     if search is not None and len(search) > MAX_SEARCH:
         raise bad_user_input(f"`search` may hold at most {MAX_SEARCH} characters.", "search")
     async with context.runtime.sessions() as session:

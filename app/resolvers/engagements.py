@@ -244,9 +244,7 @@ async def resolve_engagements(
     context = info.context
     context.require_viewer()
     settings = context.runtime.settings
-    request = page_request(
-        first, after, last, before, default=settings.default_page_size, maximum=settings.max_page_size
-    )
+    request = page_request(settings, first, after, last, before)
     given = filter or EngagementFilter()
     service_filter = catalogue.EngagementFilter(
         pay_type=given.pay_type,

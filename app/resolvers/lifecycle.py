@@ -138,9 +138,7 @@ async def resolve_claims_for_review(
     context = info.context
     context.require_reviewer()
     settings = context.runtime.settings
-    request = page_request(
-        first, after, last, before, default=settings.default_page_size, maximum=settings.max_page_size
-    )
+    request = page_request(settings, first, after, last, before)
     async with context.runtime.sessions() as session:
         page = await records.claims_for_review(
             session, [s.value for s in statuses or REVIEW_STATUSES], request

@@ -91,9 +91,7 @@ class Viewer:
     ) -> PartnerLocationConnection:
         context = info.context
         settings = context.runtime.settings
-        request = page_request(
-            first, after, last, before, default=settings.default_page_size, maximum=settings.max_page_size
-        )
+        request = page_request(settings, first, after, last, before)
         async with context.runtime.sessions() as session:
             page = await catalogue.list_locations(session, context.require_viewer(), request)
         return PartnerLocationConnection.of(page, PartnerLocation.from_model)

@@ -3,7 +3,7 @@
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Protocol, TypeVar
 
 import strawberry
 
@@ -55,10 +55,16 @@ def decode_cursor(cursor: str, argument: str) -> int:
     raise bad_user_input(f"`{argument}` is not a cursor returned by this API.", argument)
 
 
+class PageSizes(Protocol):
+    default_page_size: int
+    max_page_size: int
+
+
 def page_request(
-    first: int | None, after: str | None, last: int | None, before: str | None, *, default: int, maximum: int
+    sizes: PageSizes, first: int | None, after: str | None, last: int | None, before: str | None
 ) -> PageRequest:
-    """Validate Relay page arguments; with neither `first` nor `last`, the first `default` items."""
+    """Validate Relay page arguments; with neither `first` nor `last`, the first `default_page_size` items."""
+    default, maximum = sizes.default_page_size, sizes.max_page_size
     if first is not None and last is not None:
         raise bad_user_input("Pass `first` or `last`, not both.", "first")
     for name, value in (("first", first), ("last", last)):
