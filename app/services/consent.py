@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import transaction
 from app.domain import lifecycle
-from app.domain.contacts import Contact, contact_problems, normalise_contact
+from app.domain.contacts import Contact
 from app.domain.enums import ActorKind, ClaimAction, ClaimStatus
 from app.mail import Message, enqueue
 from app.models import Claim, ConsentRequest, Engagement, PartnerAccount
 from app.services.claims import CONCURRENT_CHANGE, Actor, ClaimChanged, apply_action, transition_problem
+from app.services.contacts import contact_input_problems, contact_record
 from app.services.problems import ErrorCode, Problem, Problems
 from app.services.records import may_see_claim
 from app.services.viewer import Principal
@@ -118,17 +119,6 @@ class SendConsent:
     partner_contact: Contact | None = None
 
 
-def _contact_dict(contact: Contact) -> dict[str, str | None]:
-    c = normalise_contact(contact)
-    return {
-        "firstName": c.first_name,
-        "lastName": c.last_name,
-        "email": c.email,
-        "phone": c.phone,
-        "jobTitle": c.job_title,
-    }
-
-
 async def send_consent(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -144,16 +134,9 @@ async def send_consent(
                 raise Problems(
                     [Problem(ErrorCode.NOT_FOUND, ("input", "claimId"), "No such claim of yours.")]
                 )
-            problems = []
-            for field, contact in (
-                ("customerContact", command.customer_contact),
-                ("partnerContact", command.partner_contact),
-            ):
-                if contact is not None:
-                    problems += [
-                        Problem(ErrorCode.INVALID_INPUT, ("input", field, p.field), p.message)
-                        for p in contact_problems(normalise_contact(contact))
-                    ]
+            problems = contact_input_problems(
+                {"customerContact": command.customer_contact, "partnerContact": command.partner_contact}
+            )
             if problems:
                 raise Problems(problems)
             waiting = claim.status in (
@@ -171,9 +154,9 @@ async def send_consent(
                     ]
                 )
             if command.customer_contact is not None:
-                claim.customer_contact = _contact_dict(command.customer_contact)
+                claim.customer_contact = contact_record(command.customer_contact)
             if command.partner_contact is not None:
-                claim.partner_contact = _contact_dict(command.partner_contact)
+                claim.partner_contact = contact_record(command.partner_contact)
             resend = claim.status == ClaimStatus.AWAITING_CUSTOMER_CONSENT_RESPONSE
             engagement = await session.get(Engagement, claim.engagement_id)
             partner = await session.get(PartnerAccount, claim.partner_id)

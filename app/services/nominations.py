@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import transaction
 from app.domain import nomination
-from app.domain.contacts import Contact, contact_problems, normalise_contact
+from app.domain.contacts import Contact, normalise_contact
 from app.domain.eligibility import (
     NO_CLAIMS,
     LocationFacts,
@@ -47,6 +47,7 @@ from app.models import (
 )
 from app.services.catalogue import eligible_location_ids, engagement_rules, engagements_by_id
 from app.services.claims import Actor, apply_action
+from app.services.contacts import contact_input_problems, contact_record
 from app.services.directory import DatabaseDirectory, DirectoryEntry
 from app.services.problems import REASON_MESSAGES, ErrorCode, Path, Problem, Problems, code_for
 from app.services.records import claim_counts
@@ -230,14 +231,9 @@ def _basic_problems(command: Nominate) -> list[Problem]:
                 f"A friendly name of 1 to {nomination.MAX_FRIENDLY_NAME} characters is required.",
             )
         )
-    for which, contact in (
-        ("customerContact", command.customer_contact),
-        ("partnerContact", command.partner_contact),
-    ):
-        problems += [
-            Problem(ErrorCode.INVALID_INPUT, ("input", which, p.field), p.message)
-            for p in contact_problems(normalise_contact(contact))
-        ]
+    problems += contact_input_problems(
+        {"customerContact": command.customer_contact, "partnerContact": command.partner_contact}
+    )
     key = command.idempotency_key
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         problems.append(
@@ -398,17 +394,6 @@ def new_claim_number(now: datetime) -> str:
     return f"C{now:%y}-" + "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def _contact(contact: Contact) -> dict[str, str | None]:
-    c = normalise_contact(contact)
-    return {
-        "firstName": c.first_name,
-        "lastName": c.last_name,
-        "email": c.email,
-        "phone": c.phone,
-        "jobTitle": c.job_title,
-    }
-
-
 async def _known_customer(session: AsyncSession, viewer: Principal, customer_pk: int | None) -> Customer:
     """A customer of this partner that consented on an earlier claim of this partner (DOMAIN.md: known)."""
     customer = await session.get(Customer, customer_pk) if customer_pk is not None else None
@@ -507,8 +492,8 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
             hours=command.hours if engagement.pay_type == PayType.VARIABLE else None,
             proposed_payout=verdict.proposed_payout,
             currency=engagement.currency if verdict.proposed_payout is not None else None,
-            customer_contact=_contact(command.customer_contact),
-            partner_contact=_contact(command.partner_contact),
+            customer_contact=contact_record(command.customer_contact),
+            partner_contact=contact_record(command.partner_contact),
             created_by_user_id=viewer.user_id,
             created_at=now,
             updated_at=now,
