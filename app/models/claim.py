@@ -16,7 +16,11 @@ class Customer(SQLModel, table=True):
     to an organisation as a whole). Never shared between partners."""
 
     __tablename__ = "customer"
-    __table_args__ = (UniqueConstraint("partner_id", "id_type", "id_value"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "id_type", "id_value"),
+        # A partner's customers in id order: the Customers page's keyset over its candidates.
+        Index("ix_customer_partner_key", "partner_id", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     partner_id: int = Field(foreign_key="partner_account.id", index=True)
@@ -50,6 +54,16 @@ class Claim(SQLModel, table=True):
     __table_args__ = (
         Index("ix_claim_engagement_status", "engagement_id", "status"),
         Index("ix_claim_limit", "engagement_id", "limit_key"),
+        # The Customers page: is this customer known to this partner (consented on any claim of its)?
+        Index(
+            "ix_claim_partner_consented",
+            "partner_id",
+            "customer_id",
+            sqlite_where=text("consented_at IS NOT NULL"),
+            postgresql_where=text("consented_at IS NOT NULL"),
+        ),
+        # The Customers page: this partner's claims on this engagement, per customer.
+        Index("ix_claim_engagement_partner_customer", "engagement_id", "partner_id", "customer_id"),
         # Add or claim, not both: one active claim per (partner, engagement, identifier), whatever the race.
         Index(
             "ux_claim_active_per_partner",
