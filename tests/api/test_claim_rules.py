@@ -185,7 +185,8 @@ async def test_the_complete_tab_holds_every_ended_claim_with_its_category(clean_
     claims = await _claims_in_every_status(api, smtp)
     expired, _ = await new_claim(api, domain="nodpublishers.example")
     deadline = datetime.fromisoformat((await claim(api, expired))["deadline"])
-    # Its consent deadline comes after the dispute windows of the two claims rejected earlier: they end too.
+    # Its consent deadline comes after those of the two earlier claims still waiting for consent, and after the
+    # dispute windows of the two claims rejected earlier: they all end too.
     await expire_due(api.database.sessions, deadline)
     _, engagements = await ids(api)
     engagement = engagements["copilot-readiness-assessment"]  # where claim_flow nominates
@@ -202,6 +203,7 @@ async def test_the_complete_tab_holds_every_ended_claim_with_its_category(clean_
         "FINAL_REJECTED": {"REJECTED_FINAL"},
         "EXPIRED": {"CUSTOMER_CONSENT_EXPIRED", "DISPUTED_EXPIRED"},
     }
-    ended = {claims[s] for s in TERMINAL} | {expired, claims["REJECTED"], claims["DISPUTED"]}
+    swept = ["CUSTOMER_CLAIMED", "AWAITING_CUSTOMER_CONSENT_RESPONSE", "REJECTED", "DISPUTED"]
+    ended = {claims[s] for s in [*TERMINAL, *swept]} | {expired}
     assert {edge["claim"]["id"] for edge in page["edges"]} == ended
     assert page["totalCount"] == len(ended)
