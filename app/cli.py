@@ -21,18 +21,28 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, help="TCP port.")
 @click.option("--workers", default=1, show_default=True, help="Server processes (PostgreSQL only).")
 def serve(host: str, port: int, workers: int) -> None:
-    import logging
-
     import uvicorn
 
-    # Our own loggers (mail, sweeper) beside uvicorn's; with no SMTP configured the consent links appear here.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.observability import setup_logging
+
     settings = get_settings()
     if workers > 1 and settings.is_sqlite:
         raise click.UsageError(
             "SQLite serves one process: use --workers 1, or PostgreSQL (MCI_DATABASE_URL)."
         )
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    # JSON lines in production, readable text in development (MCI_LOG_FORMAT); uvicorn applies the same
+    # configuration in each worker. Its access log is off: the app logs one line per request, with its id.
+    log_config = setup_logging(settings)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
 
 
 @main.group(help="Database schema management.")

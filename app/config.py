@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     )
     max_page_size: int = 100
     default_page_size: int = 20
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="`mci serve` logs: JSON lines, readable text, or auto (JSON in production)",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    otel_enabled: bool = Field(
+        default=False,
+        description="OpenTelemetry spans for GraphQL operations (needs the `otel` extra and a tracer provider)",
+    )
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> "Settings":

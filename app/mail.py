@@ -8,7 +8,8 @@ PostgreSQL database: each claims a few due messages at a time (`FOR UPDATE SKIP 
 outcome, fenced by the attempt number it claimed. A lease left by a dead process simply runs out.
 
 With no SMTP server configured (`MCI_SMTP_URL` unset) each message is written to the `mci.mail` log at INFO,
-links included, and marked SENT.
+links included, and marked SENT. In production (`MCI_ENV=production`) logs never carry an address or a body: only
+the recipient's domain and the subject.
 """
 
 import asyncio
@@ -312,12 +313,15 @@ class MailSender:
             await self._record(claimed, _describe(error), permanent=True)
             return 0
         if self._smtp is None:
-            logger.info(
-                "mail (no SMTP server configured) to %s: %s\n%s",
-                claimed.recipient,
-                claimed.subject,
-                claimed.text,
-            )
+            if self._production:
+                logger.info("mail (no SMTP server configured) to %s: %s", self._to(claimed), claimed.subject)
+            else:
+                logger.info(
+                    "mail (no SMTP server configured) to %s: %s\n%s",
+                    claimed.recipient,
+                    claimed.subject,
+                    claimed.text,
+                )
             await self._record(claimed, None)
             return 1
         try:
@@ -344,6 +348,18 @@ class MailSender:
         await self._record(claimed, None)
         return 1
 
+    @property
+    def _production(self) -> bool:
+        return self._settings.env == "production"
+
+    def _to(self, claimed: _Claimed) -> str:
+        """The recipient for a log line: in production only its domain."""
+        return f"*@{claimed.recipient.rpartition('@')[2]}" if self._production else claimed.recipient
+
+    def _scrub(self, claimed: _Claimed, error: str) -> str:
+        """An SMTP error for a log line: servers often quote the address, which production logs must not."""
+        return error.replace(claimed.recipient, self._to(claimed)) if self._production else error
+
     def _compose(self, claimed: _Claimed) -> EmailMessage:
         email = EmailMessage()
         email["From"] = self._from_header
@@ -367,9 +383,9 @@ class MailSender:
             logger.error(
                 "mail %s to %s failed for good after %s attempt(s): %s",
                 claimed.id,
-                claimed.recipient,
+                self._to(claimed),
                 claimed.attempt,
-                error,
+                self._scrub(claimed, error),
             )
         else:
             wait = backoff(
@@ -379,9 +395,9 @@ class MailSender:
             logger.warning(
                 "mail %s to %s: attempt %s failed (%s); next in %.0f s",
                 claimed.id,
-                claimed.recipient,
+                self._to(claimed),
                 claimed.attempt,
-                error,
+                self._scrub(claimed, error),
                 wait.total_seconds(),
             )
         if await self._update(claimed, values) == 0:

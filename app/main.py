@@ -12,7 +12,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from app import db
+from app import db, observability
 from app.auth import bearer_token
 from app.clock import Clock
 from app.config import Settings, get_settings
@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             # The embedded default needs no operator: it creates and migrates its own file.
             await db.upgrade(runtime.settings.database_url)
         await runtime.start()
-        yield
+        with observability.drain_on_signals(runtime):
+            yield
         await runtime.close()
 
     app = Starlette(
@@ -78,4 +79,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    observability.install(app, runtime, graphql.schema)  # probes, /metrics, request logs and ids, tracing
     return app

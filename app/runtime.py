@@ -30,6 +30,11 @@ class Runtime:
     mail_sender: MailSender = field(init=False)
     hub: EventHub = field(init=False)
     listener: PostgresListener | None = field(default=None, init=False)
+    draining: bool = field(default=False, init=False)  # shutting down: not ready, subscriptions closed
+    # For metrics: sweeper rounds, the failed ones, and the claims they expired.
+    sweeps: int = field(default=0, init=False)
+    sweep_failures: int = field(default=0, init=False)
+    swept: int = field(default=0, init=False)
     _sweeper: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -51,10 +56,13 @@ class Runtime:
         while True:
             try:
                 expired = await expiry.expire_due(self.sessions, self.clock.now())
+                self.swept += expired
                 if expired:
                     log.info("expired %d claims past their deadline", expired)
             except Exception:  # keep sweeping: the next round retries whatever failed
+                self.sweep_failures += 1
                 log.exception("deadline sweep failed")
+            self.sweeps += 1
             await asyncio.sleep(self.settings.sweep_interval_seconds)
 
     async def start(self) -> None:
@@ -65,7 +73,18 @@ class Runtime:
         self.mail_sender.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="deadline-sweeper")
 
+    async def drain(self, seconds: float = 5.0) -> None:
+        """The first step of shutting down, before the server stops accepting: report not ready and end every
+        subscription (WebSockets close with 1001, "going away", so clients resume elsewhere); waits up to
+        `seconds` for them to end."""
+        self.draining = True
+        self.hub.close_all()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.hub.wait_closed(), seconds)
+
     async def close(self) -> None:
+        self.draining = True
+        self.hub.close_all()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

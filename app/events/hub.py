@@ -23,15 +23,20 @@ class SlowConsumer(Exception):
     """The subscriber's buffer overflowed: it must resume from the cursor of the last event it received."""
 
 
+class GoingAway(Exception):
+    """The server is shutting down: the subscriber should resume elsewhere from the last cursor it received."""
+
+
 class Subscriber:
     def __init__(self, accepts: Callable[[LoggedEvent], bool], capacity: int, start_after: int) -> None:
         self.accepts = accepts
         self.start_after = start_after  # events up to this id came before the subscription: replay them
         self.overflowed = False
-        self._queue: asyncio.Queue[LoggedEvent] = asyncio.Queue(capacity)
+        self.closed = False
+        self._queue: asyncio.Queue[LoggedEvent | None] = asyncio.Queue(capacity)  # None: closed
 
     def offer(self, event: LoggedEvent) -> None:
-        if self.overflowed or not self.accepts(event):
+        if self.overflowed or self.closed or not self.accepts(event):
             return
         try:
             self._queue.put_nowait(event)
@@ -41,9 +46,20 @@ class Subscriber:
             )
 
     async def next(self) -> LoggedEvent:
+        if self.closed:
+            raise GoingAway
         if self.overflowed and self._queue.empty():
             raise SlowConsumer
-        return await self._queue.get()
+        event = await self._queue.get()
+        if event is None:
+            raise GoingAway
+        return event
+
+    def close(self) -> None:
+        """Make `next()` raise GoingAway at once; what is buffered is dropped (the client resumes from its cursor)."""
+        self.closed = True
+        if self._queue.empty():  # wake a waiting `next()`; a non-empty queue has no waiter
+            self._queue.put_nowait(None)
 
 
 class EventHub:
@@ -55,10 +71,28 @@ class EventHub:
         self._subscribers: set[Subscriber] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.closing = False
+        self._none_left = asyncio.Event()
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def close_all(self) -> None:
+        """Shutting down: end every subscriber's stream (and any opened from now on) with GoingAway."""
+        self.closing = True
+        for subscriber in list(self._subscribers):
+            subscriber.close()
+        if not self._subscribers:
+            self._none_left.set()
+
+    async def wait_closed(self) -> None:
+        """After `close_all()`: until every subscriber has unsubscribed."""
+        await self._none_left.wait()
 
     async def start(self) -> None:
         async with self.sessions() as session:
@@ -77,10 +111,14 @@ class EventHub:
     def subscribe(self, accepts: Callable[[LoggedEvent], bool], capacity: int) -> Subscriber:
         subscriber = Subscriber(accepts, capacity, start_after=self.last_id)
         self._subscribers.add(subscriber)
+        if self.closing:
+            subscriber.close()
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
+        if self.closing and not self._subscribers:
+            self._none_left.set()
 
     async def _run(self) -> None:
         while True:

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import DisableIntrospection, MaskErrors, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
+from app.observability import ObserveOperations
 from app.resolvers import claims as claim_resolvers
 from app.resolvers import consent as consent_resolvers
 from app.resolvers import engagements as engagement_resolvers
@@ -110,7 +111,11 @@ class Subscription:
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     """The schema; in production without introspection and field suggestions, and with faults masked."""
-    extensions: list[type[SchemaExtension] | SchemaExtension] = [RequireAuthentication, ApplyPassedDeadlines]
+    extensions: list[type[SchemaExtension] | SchemaExtension] = [
+        ObserveOperations,
+        RequireAuthentication,
+        ApplyPassedDeadlines,
+    ]
     if production:
         extensions += [DisableIntrospection, MaskErrors()]
     return strawberry.Schema(

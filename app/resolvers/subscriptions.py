@@ -1,13 +1,16 @@
 """`claimStatusChanged`: the claim event log, live. With `after` it first replays every later event the viewer
 may see, then goes live, with no gap and no duplicate at the seam."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
+from starlette.websockets import WebSocket
 
-from app.events.hub import SlowConsumer
+from app.events.hub import GoingAway, SlowConsumer
 from app.events.log import LoggedEvent, events_after
 from app.resolvers.claims import ClaimEvent
 from app.resolvers.context import Info
@@ -16,6 +19,7 @@ from app.resolvers.relay import decode_cursor, encode_cursor, pk_of
 from app.services.viewer import Principal, Reviewer
 
 REPLAY_BATCH = 200
+GOING_AWAY = 1001  # WebSocket close code: the server goes away; reconnect elsewhere, resume with `after`
 
 
 def _accepts(who: Principal | Reviewer, engagement_pk: int | None, claim_pk: int | None):  # type: ignore[no-untyped-def]
@@ -87,12 +91,31 @@ async def claim_status_changed(
                     "cursor you received.",
                     extensions={"code": "SLOW_CONSUMER", "resumeAfter": encode_cursor(last)},
                 ) from None
+            except GoingAway:
+                await _going_away(info, last)
+                return
             if logged.id <= last:
                 continue
             last = logged.id
             yield _fresh(info, logged)
     finally:
         runtime.hub.unsubscribe(subscriber)
+
+
+async def _going_away(info: Info, last: int) -> None:
+    """The server is shutting down. A WebSocket is closed with 1001 (its other subscriptions end with it); over
+    Server-Sent Events the stream ends with a GOING_AWAY error carrying the cursor to resume after."""
+    socket = info.context.request
+    if not isinstance(socket, WebSocket):
+        raise GraphQLError(
+            "The server is shutting down: subscribe again with `after` set to the last cursor you received.",
+            extensions={"code": "GOING_AWAY", "resumeAfter": encode_cursor(last)},
+        )
+    with contextlib.suppress(Exception):  # another subscription on this socket may have closed it already
+        await socket.close(code=GOING_AWAY, reason="server shutting down")
+    # Ending now would make Strawberry send `complete` on the closed socket; its connection handler sees the close
+    # and cancels this operation instead.
+    await asyncio.sleep(10)
 
 
 def _fresh(info: Info, logged: LoggedEvent) -> ClaimEvent:
