@@ -42,6 +42,7 @@ def serve(host: str, port: int, workers: int) -> None:
         log_config=log_config,
         log_level=settings.log_level.lower(),
         access_log=False,
+        timeout_graceful_shutdown=30,  # in-flight requests get this long after SIGTERM, not forever
     )
 
 

@@ -46,7 +46,7 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
-        engine = db.create_engine(settings.database_url)
+        engine = db.create_engine(settings.database_url, hide_parameters=settings.env == "production")
         # A commit that appended claim events wakes this process's hub (the closure sees `runtime` once made).
         sessions = db.session_factory(engine, after_events_commit=lambda: runtime.hub.wake())
         runtime = cls(settings=settings, engine=engine, sessions=sessions, clock=clock or Clock())
