@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bench.data import BENCH_USER, Shape, build
-from bench.queries import CUSTOMERS_PAGE
+from bench.queries import CUSTOMERS_PAGE, CUSTOMERS_PAGE_NO_TOTAL
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -93,11 +93,12 @@ def token() -> str:
     return mint_token(Settings(), BENCH_USER)
 
 
-def body(rows: int) -> bytes:
+def body(rows: int, *, total: bool = True) -> bytes:
     from app.resolvers.relay import to_global_id
 
+    query = CUSTOMERS_PAGE if total else CUSTOMERS_PAGE_NO_TOTAL
     return json.dumps(
-        {"query": CUSTOMERS_PAGE, "variables": {"id": to_global_id("Engagement", 1), "first": rows}}
+        {"query": query, "variables": {"id": to_global_id("Engagement", 1), "first": rows}}
     ).encode()
 
 
@@ -145,7 +146,9 @@ def summary(samples: list[dict[str, Any]], key: str) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-async def count_statements(database_url: str, rows_list: list[int]) -> tuple[dict[int, int], list[str]]:
+async def count_statements(
+    database_url: str, rows_list: list[int], *, total: bool = True
+) -> tuple[dict[int, int], list[str]]:
     """Statements one page request runs (in-process app, counted like the tests do), and EXPLAIN ANALYZE of each
     statement of the 50-row page."""
     os.environ["MCI_DATABASE_URL"] = database_url
@@ -172,11 +175,11 @@ async def count_statements(database_url: str, rows_list: list[int]) -> tuple[dic
     plans: list[str] = []
     headers = {"Authorization": f"Bearer {token()}", "Content-Type": "application/json"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
-        await client.post("/graphql", content=body(50), headers=headers)
+        await client.post("/graphql", content=body(50, total=total), headers=headers)
         event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
         for rows in rows_list:
             seen.clear()
-            await client.post("/graphql", content=body(rows), headers=headers)
+            await client.post("/graphql", content=body(rows, total=total), headers=headers)
             counts[rows] = len(seen)
             if rows == 50:
                 captured = list(seen)
@@ -248,6 +251,9 @@ def run(quick: bool, seconds: float, rounds: int) -> None:
         counts, plans = asyncio.run(count_statements(url, [10, 50, 100]))
         entry["statements_per_page"] = counts
         entry["explain"] = plans
+        counts, plans = asyncio.run(count_statements(url, [10, 50, 100], total=False))
+        entry["statements_per_page_no_total"] = counts
+        entry["explain_no_total"] = plans
         gql = Server("app.main:create_app", url).wait()
         hw = Server("bench.handwritten:create_app", url).wait()
         try:
@@ -291,6 +297,16 @@ def run(quick: bool, seconds: float, rounds: int) -> None:
                     seconds / 2,
                 )
             entry["s2_latency"] = s2
+            # Scenario 4 without `totalCount`: the page alone, 50 rows, concurrency 1.
+            entry["s4_no_total"] = interleaved(
+                {
+                    "graphql": (gql.url + "/graphql", body(50, total=False)),
+                    "handwritten": (hw.url + "/page", body(50, total=False)),
+                },
+                rounds,
+                1,
+                seconds / 2,
+            )
         finally:
             gql.stop()
             hw.stop()

@@ -130,6 +130,27 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             f"| {int(size):,} | {_spread(s['graphql'], 'p50_ms')} | {_spread(s['handwritten'], 'p50_ms')} "
             f"| **{p50 / first:.2f}** |"
         )
+    if all("s4_no_total" in e for e in sizes.values()):
+        lines += [
+            "",
+            "### (4b) The same without `totalCount`: p50 of the 50-row page at concurrency 1",
+            "",
+            "The total is the one part of the page that judges every known customer (cost model in "
+            "`app/services/customers_page.py`); a client that does not select it pays for the page only.",
+            "",
+            "| claims | statements (10/50/100 rows) | GraphQL p50 ms | hand-written p50 ms | x smallest (GraphQL) |",
+            "|---|---|---|---|---|",
+        ]
+        first = None
+        for size, e in sizes.items():
+            s = e["s4_no_total"]
+            c = {int(k): v for k, v in e["statements_per_page_no_total"].items()}
+            p50 = _med(s["graphql"], "p50_ms")
+            first = first or p50
+            lines.append(
+                f"| {int(size):,} | {c[10]}/{c[50]}/{c[100]} | {_spread(s['graphql'], 'p50_ms')} | "
+                f"{_spread(s['handwritten'], 'p50_ms')} | **{p50 / first:.2f}** |"
+            )
     if "s7_workers" in results:
         s7 = results["s7_workers"]
         ratio = _med(s7["two_workers"], "throughput") / _med(s7["one_worker"], "throughput")
@@ -153,6 +174,10 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     last = list(sizes.values())[-1]
     for plan in last["explain"]:
         lines += ["```", plan, "```", ""]
+    if "explain_no_total" in last:
+        lines += ["### Without `totalCount`", ""]
+        for plan in last["explain_no_total"]:
+            lines += ["```", plan, "```", ""]
     notes = path.parent / "NOTES.md"
     if notes.exists():
         lines += ["## Notes", "", notes.read_text()]

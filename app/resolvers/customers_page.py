@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from app import models
 from app.resolvers.claims import Claim
@@ -86,6 +87,16 @@ def _edge(row: service.CustomerRow) -> EngagementCustomerEdge:
     )
 
 
+def _selects(selections: list[Selection], name: str) -> bool:
+    """Whether the selection set asks for field `name` (directly or through fragments)."""
+    return any(
+        selection.name == name
+        if isinstance(selection, SelectedField)
+        else _selects(selection.selections, name)
+        for selection in selections
+    )
+
+
 async def resolve_customers(
     engagement: models.Engagement,
     info: Info,
@@ -103,8 +114,17 @@ async def resolve_customers(
     if search is not None and len(search) > MAX_SEARCH:
         raise bad_user_input(f"`search` may hold at most {MAX_SEARCH} characters.", "search")
     async with context.runtime.sessions() as session:
+        # The total costs judging every known customer: only when the client asks for it (service docstring).
+        with_total = any(_selects(field.selections, "totalCount") for field in info.selected_fields)
         page = await service.customers_page(
-            session, viewer, engagement, tab, search, request, context.runtime.clock.now()
+            session,
+            viewer,
+            engagement,
+            tab,
+            search,
+            request,
+            context.runtime.clock.now(),
+            with_total=with_total,
         )
     for row in page.items:  # later fields of the same request (claim.customer, ...) reuse these rows
         context.loaders.customer.prime(row.customer.id, row.customer)
@@ -119,5 +139,5 @@ async def resolve_customers(
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        total_count=page.total,
+        total_count=page.total if page.total is not None else 0,  # not selected when None: never shown
     )

@@ -22,12 +22,16 @@ def to_global_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("="))
 
 
+MAX_KEY = 2**31 - 1  # primary keys (and so cursors) are 32-bit integers in the database
+
+
 def from_global_id(global_id: str) -> tuple[str, int] | None:
-    """(type name, primary key), or None for anything that is not one of our IDs."""
+    """(type name, primary key), or None for anything that is not one of our IDs (a key past the database's
+    integer range names no row: it must not reach a query)."""
     try:
         raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
         type_name, _, pk = raw.partition(":")
-        return (type_name, int(pk)) if type_name and pk.isdigit() else None
+        return (type_name, int(pk)) if type_name and pk.isdigit() and int(pk) <= MAX_KEY else None
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
 
@@ -48,8 +52,8 @@ def encode_cursor(key: int) -> str:
 def decode_cursor(cursor: str, argument: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw.startswith(_CURSOR_PREFIX):
-            return int(raw.removeprefix(_CURSOR_PREFIX))
+        if raw.startswith(_CURSOR_PREFIX) and abs(key := int(raw.removeprefix(_CURSOR_PREFIX))) <= MAX_KEY:
+            return key
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise bad_user_input(f"`{argument}` is not a cursor returned by this API.", argument)
@@ -103,6 +107,7 @@ class Connection(Generic[T]):
     @classmethod
     def of(cls, page: Page[object], to_node: Callable[[object], T]) -> "Connection[T]":
         cursors = [encode_cursor(key) for key in page.keys]
+        assert page.total is not None  # these lists are keyset pages, which always count
         return cls(
             edges=[Edge(cursor=c, node=to_node(item)) for c, item in zip(cursors, page.items, strict=True)],
             page_info=PageInfo(

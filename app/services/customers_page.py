@@ -9,9 +9,22 @@ its claim, its ineligibility reasons and the actions open to it.
 
 Claims are those the viewer may see (`records.may_see_claim`: its partner, and for a location-scoped user its
 locations); customers are the whole account's (`records.may_see_customer`). Eligibility is the identifier's side
-only (`customer_reasons`): the page has no location. Each page costs a fixed number of statements, whatever its
-size and however many customers the partner has: the ELIGIBLE and INELIGIBLE tabs are decided in memory over the
-partner's candidate customers, gathered with batched queries; COMPLETE is a keyset page in SQL.
+only (`customer_reasons`): the page has no location.
+
+Cost model. A customer's place on ELIGIBLE or INELIGIBLE depends on rules evaluated in Python over the directory
+and the claim counts (`domain/eligibility`), so those tabs cannot be filtered in SQL. Their *candidates* (the
+partner's known customers, and on ELIGIBLE those with a visible active claim here) come from SQL in customer-id
+order, through indexes (migration 0002); the rule decides which of them are on the tab.
+- With the total (`with_total=True`, the client selected `totalCount`): every candidate is judged, in a fixed
+  number of statements (candidates, active claims, directory, claim counts) whatever the page's size and the
+  partner's size, but the work grows with the partner's K known customers (one directory entry and one claim
+  count each).
+- Without it: the candidates are read in keyset order from the cursor and judged in chunks (twice the page's
+  size + 1, then doubling) until the page and one row more (`hasNextPage`) are found, plus one short scan on the
+  far side of the cursor (`hasPreviousPage`, or `hasNextPage` going backwards). Work and statements grow with the
+  page and with how sparse the tab is among the candidates (about four statements per chunk, log2(1/density) + 1
+  chunks), not with K.
+COMPLETE is a keyset page in SQL (`pagination.keyset_page`), total included.
 """
 
 from collections.abc import Sequence
@@ -144,39 +157,62 @@ def _customer_matches(search: str) -> ColumnElement[bool]:
 
 
 async def _candidates(
-    session: AsyncSession, viewer: Principal, engagement_id: int, search: str | None, *, with_active: bool
+    session: AsyncSession,
+    viewer: Principal,
+    engagement_id: int,
+    search: str | None,
+    *,
+    with_active: bool,
+    after: int | None = None,
+    before: int | None = None,
+    descending: bool = False,
+    limit: int | None = None,
 ) -> list[Row[Any]]:
     """The partner's known customers (and, `with_active`, those with a visible active claim here), each with
-    whether it is known (`known`), by id. One statement; plain rows with the customer's columns (no ORM objects:
-    a partner may know thousands)."""
-    consented = select(col(Claim.customer_id)).where(
-        col(Claim.partner_id) == viewer.partner_id, col(Claim.consented_at).is_not(None)
+    whether it is known (`known`), by id (`descending`: from the highest), strictly between `after` and `before`,
+    at most `limit`. One statement; plain rows with the customer's columns (no ORM objects: a partner may know
+    thousands). Correlated EXISTS over indexes (`ix_claim_partner_consented`, `ix_claim_engagement_partner_customer`,
+    `ix_customer_partner_key`), so a LIMIT stops the scan early."""
+    known = exists().where(
+        col(Claim.customer_id) == col(Customer.id),
+        col(Claim.partner_id) == viewer.partner_id,
+        col(Claim.consented_at).is_not(None),
     )
-    known = col(Customer.id).in_(consented)
     wanted: ColumnElement[bool] = known
     if with_active:
-        active_here = select(col(Claim.customer_id)).where(
-            _visible(viewer), col(Claim.engagement_id) == engagement_id, claim_is_active()
+        active_here = exists().where(
+            col(Claim.customer_id) == col(Customer.id),
+            col(Claim.engagement_id) == engagement_id,
+            _visible(viewer),
+            claim_is_active(),
         )
-        wanted = or_(known, col(Customer.id).in_(active_here))
+        wanted = or_(known, active_here)
     statement = select(*CUSTOMER.c, known.label("known")).where(
         col(Customer.partner_id) == viewer.partner_id, wanted
     )
     if search:
         statement = statement.where(_customer_matches(search))
-    return list(await session.execute(statement.order_by(col(Customer.id))))
+    if after is not None:
+        statement = statement.where(col(Customer.id) > after)
+    if before is not None:
+        statement = statement.where(col(Customer.id) < before)
+    statement = statement.order_by(col(Customer.id).desc() if descending else col(Customer.id))
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(await session.execute(statement))
 
 
 async def _active_claims_here(
-    session: AsyncSession, viewer: Principal, engagement_id: int
+    session: AsyncSession, viewer: Principal, engagement_id: int, customer_ids: Sequence[int] | None = None
 ) -> dict[int, Row[Any]]:
-    """The viewer's visible active claims on the engagement (plain rows), by customer (the newest if ever more
-    than one)."""
-    rows = await session.execute(
-        select(CLAIM)
-        .where(_visible(viewer), col(Claim.engagement_id) == engagement_id, claim_is_active())
-        .order_by(col(Claim.id))
+    """The viewer's visible active claims on the engagement (plain rows), of these customers (None: all), by
+    customer (the newest if ever more than one)."""
+    statement = select(CLAIM).where(
+        _visible(viewer), col(Claim.engagement_id) == engagement_id, claim_is_active()
     )
+    if customer_ids is not None:
+        statement = statement.where(col(Claim.customer_id).in_(customer_ids))
+    rows = await session.execute(statement.order_by(col(Claim.id)))
     return {claim.customer_id: claim for claim in rows}
 
 
@@ -245,19 +281,17 @@ class _Decided(NamedTuple):
     reasons: list[IneligibilityReason]
 
 
-async def _customer_tab(
+async def _decide(
     session: AsyncSession,
     viewer: Principal,
     engagement: Engagement,
     tab: CustomersTab,
-    search: str | None,
-    request: PageRequest,
+    candidates: Sequence[Row[Any]],
+    claims: dict[int, Row[Any]],
     now: datetime,
-) -> Page[CustomerRow]:
-    assert engagement.id is not None
+) -> list[_Decided]:
+    """The candidates that are on the tab, in the candidates' order, with their claim and (INELIGIBLE) reasons."""
     eligible_tab = tab is CustomersTab.ELIGIBLE
-    candidates = await _candidates(session, viewer, engagement.id, search, with_active=eligible_tab)
-    claims = await _active_claims_here(session, viewer, engagement.id)
     # A customer with an active claim here is on the Eligible tab, whatever its eligibility: no need to judge it.
     to_judge = [customer for customer in candidates if customer.known and customer.id not in claims]
     reasons = await _eligibility(session, viewer, engagement, to_judge, now)
@@ -276,8 +310,119 @@ async def _customer_tab(
             decided.append(_Decided(customer.id, customer, None, []))
         elif not eligible_tab and found:
             decided.append(_Decided(customer.id, customer, None, reasons_shown(pay_type, found)))
-    page = window(decided, request)
-    may_claim = eligible_tab and pay_type is PayType.FIXED
+    return decided
+
+
+async def _scan(
+    session: AsyncSession,
+    viewer: Principal,
+    engagement: Engagement,
+    tab: CustomersTab,
+    search: str | None,
+    now: datetime,
+    *,
+    after: int | None,
+    before: int | None,
+    descending: bool,
+    want: int,
+) -> list[_Decided]:
+    """The first `want` rows of the tab strictly between `after` and `before`, in key order (`descending`: from
+    `before` down): candidates read and judged in chunks of twice `want` (one chunk when at least half the
+    candidates are on the tab), then twice as many each time, until enough are found or the candidates run out."""
+    assert engagement.id is not None
+    found: list[_Decided] = []
+    chunk = 2 * want
+    while len(found) < want:
+        candidates = await _candidates(
+            session,
+            viewer,
+            engagement.id,
+            search,
+            with_active=tab is CustomersTab.ELIGIBLE,
+            after=after,
+            before=before,
+            descending=descending,
+            limit=chunk,
+        )
+        if not candidates:
+            break
+        claims = await _active_claims_here(session, viewer, engagement.id, [c.id for c in candidates])
+        found += await _decide(session, viewer, engagement, tab, candidates, claims, now)
+        if len(candidates) < chunk:
+            break
+        if descending:
+            before = candidates[-1].id
+        else:
+            after = candidates[-1].id
+        chunk *= 2
+    return found[:want]
+
+
+async def _decided_page(
+    session: AsyncSession,
+    viewer: Principal,
+    engagement: Engagement,
+    tab: CustomersTab,
+    search: str | None,
+    request: PageRequest,
+    now: datetime,
+) -> Page[_Decided]:
+    """`window`'s page without the total: only the candidates next to the cursor are judged (`_scan`)."""
+    backwards = request.last is not None and request.first is None
+    limit = request.last if backwards else request.first
+    assert limit is not None
+
+    async def scan(after: int | None, before: int | None, descending: bool, want: int) -> list[_Decided]:
+        return await _scan(
+            session,
+            viewer,
+            engagement,
+            tab,
+            search,
+            now,
+            after=after,
+            before=before,
+            descending=descending,
+            want=want,
+        )
+
+    rows = await scan(request.after, request.before, backwards, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    # Whether the tab holds a row beyond the cursor on its far side (keys are integers: `<= after` is
+    # `< after + 1`); usually the first candidate there answers it.
+    beyond_after = request.after is not None and bool(await scan(None, request.after + 1, True, 1))
+    beyond_before = request.before is not None and bool(await scan(request.before - 1, None, False, 1))
+    return Page(
+        items=rows,
+        keys=[row.key for row in rows],
+        has_next=beyond_before if backwards else more,
+        has_previous=more if backwards else beyond_after,
+        total=None,
+    )
+
+
+async def _customer_tab(
+    session: AsyncSession,
+    viewer: Principal,
+    engagement: Engagement,
+    tab: CustomersTab,
+    search: str | None,
+    request: PageRequest,
+    now: datetime,
+    with_total: bool,
+) -> Page[CustomerRow]:
+    assert engagement.id is not None
+    eligible_tab = tab is CustomersTab.ELIGIBLE
+    if with_total:
+        candidates = await _candidates(session, viewer, engagement.id, search, with_active=eligible_tab)
+        claims = await _active_claims_here(session, viewer, engagement.id)
+        page = window(await _decide(session, viewer, engagement, tab, candidates, claims, now), request)
+    else:
+        page = await _decided_page(session, viewer, engagement, tab, search, request, now)
+    may_claim = eligible_tab and PayType(engagement.pay_type) is PayType.FIXED
     rows = [
         _row(
             row.key,
@@ -332,12 +477,15 @@ async def customers_page(
     search: str | None,
     request: PageRequest,
     now: datetime,
+    *,
+    with_total: bool = True,
 ) -> Page[CustomerRow]:
     """One page of a tab of the engagement's Customers page, as the viewer may see it.
 
     `search`: a case-insensitive substring of the customer's name or of any of its identifiers' values, or
-    (COMPLETE) of the claim number."""
+    (COMPLETE) of the claim number. `with_total=False`: the page's `total` is None, and ELIGIBLE and INELIGIBLE
+    cost the page, not the partner's known customers (see the module's cost model)."""
     search = (search or "").strip() or None
     if tab is CustomersTab.COMPLETE:
         return await _complete_tab(session, viewer, engagement, search, request, now)
-    return await _customer_tab(session, viewer, engagement, tab, search, request, now)
+    return await _customer_tab(session, viewer, engagement, tab, search, request, now, with_total)

@@ -25,7 +25,7 @@ class Page(Generic[T]):
     keys: list[int]
     has_next: bool
     has_previous: bool
-    total: int
+    total: int | None  # None: not counted (a caller that did not ask for it)
 
 
 async def keyset_page(
