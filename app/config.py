@@ -44,6 +44,42 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Other browser origins that may open WebSockets (JSON list; ["*"]: any); same-origin always may',
     )
+    # Query limits, rate limit, request bounds and persisted queries (SECURITY.md)
+    max_query_depth: int = Field(default=12, ge=1, description="Deepest field nesting an operation may have")
+    max_query_aliases: int = Field(default=30, ge=0, description="Most aliased fields in one document")
+    max_query_tokens: int = Field(default=2000, ge=1, description="Most lexical tokens in one document")
+    max_query_cost: int = Field(
+        default=5000,
+        ge=1,
+        description="Cost budget of one operation (objects it may return, computed before)",
+    )
+    throttle_bucket_size: float = Field(
+        default=20000,
+        gt=0,
+        description="Cost points one token may spend in a burst (leaky bucket, per process)",
+    )
+    throttle_restore_rate: float = Field(
+        default=1000, gt=0, description="Cost points a token's bucket gets back per second"
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest HTTP request body accepted; larger ones get 413"
+    )
+    execution_timeout_seconds: float = Field(
+        default=15, gt=0, description="An HTTP query or mutation running longer is stopped with TIMEOUT"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Browser origins allowed to call the API cross-origin (JSON list, e.g. ["https://app.example"])',
+    )
+    persisted_query_cache_size: int = Field(
+        default=1000,
+        ge=0,
+        description="Automatic persisted queries kept in memory (least recently used dropped)",
+    )
+    trusted_documents: str | None = Field(
+        default=None,
+        description="JSON file of sha256 -> document; in production only these operations are accepted",
+    )
     sweep_interval_seconds: float = Field(
         default=30, description="How often the server applies passed deadlines (reads apply them too)"
     )

@@ -17,18 +17,21 @@ from app.auth import bearer_token
 from app.clock import Clock
 from app.config import Settings, get_settings
 from app.consent_page import consent_routes
+from app.persisted import PersistedQueries
 from app.resolvers.context import Context, build_context
+from app.resolvers.limits import RequestGuards, request_middleware
 from app.resolvers.schema import build_schema
 from app.runtime import Runtime
 from app.sse import sse_route
 
 
-class GraphQLApp(GraphQL[Context, None]):
+class GraphQLApp(RequestGuards, GraphQL[Context, None]):
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         production = settings.env == "production"
+        self.persisted = PersistedQueries.of(settings)
         super().__init__(
-            build_schema(production=production),
+            build_schema(production=production, settings=settings, persisted=self.persisted),
             graphql_ide=None if production else "graphiql",
             keep_alive=True,
             keep_alive_interval=15,
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             *consent_routes(runtime),
         ],
         lifespan=lifespan,
+        middleware=request_middleware(runtime.settings),  # CORS allowlist, request body cap
     )
     app.state.runtime = runtime
     observability.install(app, runtime, graphql.schema)  # probes, /metrics, request logs and ids, tracing

@@ -1,9 +1,15 @@
-"""What runs around every operation: authentication first, then the passed deadlines."""
+"""What runs around every operation: authentication first, then the passed deadlines; and how faults reach the
+client (an unreachable database as UNAVAILABLE; in production, any other unexpected error masked)."""
 
-from collections.abc import AsyncIterator, Iterator
+import logging
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
 
-from graphql import FieldNode, OperationDefinitionNode
-from strawberry.extensions import SchemaExtension
+import asyncpg
+import sqlalchemy.exc
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from strawberry.extensions import MaskErrors, SchemaExtension
 
 from app.resolvers.context import Context
 from app.resolvers.errors import unauthenticated
@@ -51,3 +57,94 @@ class ApplyPassedDeadlines(SchemaExtension):
             runtime = context.runtime
             await expiry.expire_due(runtime.sessions, runtime.clock.now())
         yield
+
+
+# ---------------------------------------------------------------------------------------- faults and masking
+
+log = logging.getLogger("mci.errors")
+
+_UNAVAILABLE = (
+    sqlalchemy.exc.OperationalError,  # includes SQLite's "database is locked" and asyncpg's wrapped faults
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection within the pool timeout
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,  # the server is shutting down
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+)
+
+
+def is_unavailable(error: BaseException | None) -> bool:
+    """True when the error, or one it came from, says the database cannot be reached now."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, _UNAVAILABLE):
+            return True
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        following = error.original_error if isinstance(error, GraphQLError) else None
+        error = following or error.__cause__ or error.__context__
+    return False
+
+
+def _classify(error: GraphQLError) -> str | None:
+    """ "unavailable", "internal" or None (an error reported on purpose). Our own errors carry `extensions.code`;
+    graphql-core's syntax, validation and input-coercion errors point at the document and have no path. What is
+    left was raised by code: during a field (it has a path) or around execution (in an extension's hook)."""
+    original = error.original_error
+    if original is None or (error.extensions or {}).get("code"):
+        return None
+    if isinstance(original, GraphQLError) and original.extensions:
+        return None
+    if error.path is None and error.nodes:
+        return None
+    return "unavailable" if is_unavailable(error) else "internal"
+
+
+def clean_error(error: GraphQLError, *, production: bool) -> GraphQLError:
+    """An unreachable database becomes UNAVAILABLE; in production any other unexpected error becomes "Internal
+    error" with an error id that the log line (with the traceback) carries too."""
+    kind = _classify(error)
+    if kind == "unavailable":
+        log.warning("database unavailable at %s: %r", error.path, error.original_error)
+        message, extensions = (
+            "The service cannot reach its database; try again shortly.",
+            {"code": "UNAVAILABLE"},
+        )
+    elif kind == "internal" and production:
+        error_id = uuid.uuid4().hex
+        log.error("internal error %s at %s", error_id, error.path, exc_info=error.original_error)
+        message, extensions = "Internal error", {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id}
+    else:
+        return error
+    return GraphQLError(
+        message, error.nodes, error.source, error.positions, error.path, extensions=extensions
+    )
+
+
+def clean_errors(errors: Iterable[GraphQLError], *, production: bool) -> list[GraphQLError]:
+    return [clean_error(error, production=production) for error in errors]
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Strawberry's MaskErrors with our rule: `clean_error` on every error of every result (streamed ones too);
+    an unreachable database also turns the HTTP status to 503."""
+
+    def __init__(self, *, production: bool, execution_context: object = None) -> None:
+        super().__init__(should_mask_error=self._changes)
+        self.production = production
+
+    def _changes(self, error: GraphQLError) -> bool:
+        kind = _classify(error)
+        return kind == "unavailable" or (kind == "internal" and self.production)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        cleaned = clean_error(error, production=self.production)
+        if (cleaned.extensions or {}).get("code") == "UNAVAILABLE":
+            response = getattr(self.execution_context.context, "response", None)
+            if response is not None and hasattr(response, "status_code"):
+                response.status_code = 503
+        return cleaned

@@ -3,10 +3,12 @@
 from typing import Annotated
 
 import strawberry
-from strawberry.extensions import DisableIntrospection, MaskErrors, SchemaExtension
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
+from app.config import Settings
 from app.observability import ObserveOperations
+from app.persisted import PersistedQueries
 from app.resolvers import claims as claim_resolvers
 from app.resolvers import consent as consent_resolvers
 from app.resolvers import engagements as engagement_resolvers
@@ -14,6 +16,7 @@ from app.resolvers import lifecycle, nominations, partners, subscriptions
 from app.resolvers import node as node_resolvers
 from app.resolvers.context import Info
 from app.resolvers.extensions import ApplyPassedDeadlines, RequireAuthentication
+from app.resolvers.limits import guard_extensions
 from app.resolvers.relay import Node, to_global_id
 
 
@@ -109,15 +112,19 @@ class Subscription:
     )
 
 
-def build_schema(*, production: bool = False) -> strawberry.Schema:
-    """The schema; in production without introspection and field suggestions, and with faults masked."""
+def build_schema(
+    *, production: bool = False, settings: Settings | None = None, persisted: PersistedQueries | None = None
+) -> strawberry.Schema:
+    """The schema; in production without introspection and field suggestions, and with faults masked. Query
+    limits (app/resolvers/limits.py) come from `settings` (their defaults without)."""
     extensions: list[type[SchemaExtension] | SchemaExtension] = [
         ObserveOperations,
         RequireAuthentication,
         ApplyPassedDeadlines,
+        *guard_extensions(settings, production=production, persisted=persisted),
     ]
     if production:
-        extensions += [DisableIntrospection, MaskErrors()]
+        extensions += [DisableIntrospection]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

@@ -1,0 +1,642 @@
+"""What one request may ask of the server, checked before any resolver runs (SECURITY.md, "Limits").
+
+- Depth, aliases and tokens: Strawberry's own limiters, whose errors carry a stable `extensions.code`.
+- Cost: every object the response may hold counts 1; a list counts as many objects as it may hold (a connection
+  its `first`/`last` or the default page size, `nodes` its IDs, any other list `LIST_ESTIMATE`); a mutation's
+  root field adds `MUTATION_COST`. Computed from the validated document, against `max_query_cost`.
+- Rate: a leaky bucket per bearer token (per client address without one), in this process's memory: an
+  operation spends its requested cost up front and gets back what it did not use once it ran.
+- Every response tells its cost in `extensions.cost`, as Shopify does: `requestedQueryCost`, `actualQueryCost`
+  (the objects the response really holds, counted from its data; a subscription's actual cost is its requested
+  cost, charged once when it starts) and `throttleStatus {maximumAvailable currentlyAvailable restoreRate}`.
+- Outside the schema: a request body cap (413), JSON arrays (batches) refused, and an execution timeout (TIMEOUT);
+  see `RequestGuards` and `BodySizeLimit`, wired in app/main.py.
+"""
+
+import asyncio
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from cross_web import HTTPException
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    ListValueNode,
+    OperationType,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+    get_named_type,
+    get_operation_ast,
+    is_leaf_type,
+)
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
+
+from app.auth import bearer_token
+from app.config import Settings
+from app.persisted import PersistedQueries, TrustedDocumentsOnly
+from app.resolvers.extensions import MaskUnexpectedErrors, clean_errors, is_unavailable
+
+log = logging.getLogger("mci.limits")
+
+LIST_ESTIMATE = 10
+"""What a plain list of objects (not a connection, not `nodes`) counts as in the requested cost."""
+MUTATION_COST = 10
+"""What each mutation root field adds to the cost, on top of the objects of its payload."""
+MAX_THROTTLE_KEYS = 10_000
+"""Buckets kept per process; the least recently used go first (a dropped bucket was full again anyway after
+`throttle_bucket_size / throttle_restore_rate` seconds without use)."""
+
+
+def limit_error(code: str, message: str, **extensions: object) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code, **extensions})
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    max_depth: int
+    max_aliases: int
+    max_tokens: int
+    max_cost: int
+    default_page_size: int
+    max_page_size: int
+    bucket_size: float
+    restore_rate: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Limits":
+        return cls(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_query_aliases,
+            max_tokens=settings.max_query_tokens,
+            max_cost=settings.max_query_cost,
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
+            bucket_size=settings.throttle_bucket_size,
+            restore_rate=settings.throttle_restore_rate,
+        )
+
+
+# ---------------------------------------------------------------------------------- depth, aliases and tokens
+
+
+class _CodingContext:
+    """A validation context that stamps `extensions.code` on every error a rule reports through it."""
+
+    def __init__(self, context: ValidationContext, code: str) -> None:
+        self._context = context
+        self._code = code
+
+    def report_error(self, error: GraphQLError) -> None:
+        error.extensions = {**(error.extensions or {}), "code": self._code}
+        self._context.report_error(error)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+def _coded(rule: type[ASTValidationRule], code: str) -> type[ValidationRule]:
+    """Strawberry's limiter rules do their whole check when built; built on a coding context, their errors carry
+    the limit's code."""
+
+    class Coded(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            rule(_CodingContext(context, code))  # type: ignore[arg-type]
+
+    Coded.__name__ = Coded.__qualname__ = f"{rule.__name__}[{code}]"
+    return Coded
+
+
+class DepthLimit(QueryDepthLimiter):
+    def __init__(self, max_depth: int) -> None:
+        super().__init__(max_depth=max_depth)
+        self.validation_rules = [_coded(r, "MAX_DEPTH_EXCEEDED") for r in self.validation_rules]
+
+
+class AliasLimit(MaxAliasesLimiter):
+    def __init__(self, max_alias_count: int) -> None:
+        super().__init__(max_alias_count=max_alias_count)
+        self.validation_rules = [_coded(r, "MAX_ALIASES_EXCEEDED") for r in self.validation_rules]
+
+
+class TokenLimit(MaxTokensLimiter):
+    """graphql-core stops parsing at the limit with a syntax error; this gives that error the limit's code."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        marker = f"more than {self.max_token_count} tokens"
+        for error in self.execution_context.pre_execution_errors or []:
+            if marker in error.message:
+                error.extensions = {**(error.extensions or {}), "code": "MAX_TOKENS_EXCEEDED"}
+
+
+# ------------------------------------------------------------------------------------------------------ cost
+
+
+def _is_list(type_: GraphQLOutputType) -> bool:
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        if isinstance(type_, GraphQLList):
+            return True
+        type_ = type_.of_type
+    return False
+
+
+def _is_connection(type_: Any) -> bool:
+    return (
+        isinstance(type_, GraphQLObjectType) and type_.name.endswith("Connection") and "edges" in type_.fields
+    )
+
+
+class _CostWalker:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+        limits: Limits,
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self.limits = limits
+
+    def _value(self, node: Any) -> Any:
+        if isinstance(node, VariableNode):
+            return self.variables.get(node.name.value)
+        if isinstance(node, IntValueNode):
+            return int(node.value)
+        if isinstance(node, ListValueNode):
+            return list(node.values)
+        return None
+
+    def _page(self, field: FieldNode) -> int:
+        for argument in field.arguments or ():
+            if argument.name.value in ("first", "last"):
+                value = self._value(argument.value)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return max(0, min(value, self.limits.max_page_size))
+        return self.limits.default_page_size
+
+    def _items(self, field: FieldNode, page: int | None) -> int:
+        """How many objects a list field may hold."""
+        if page is not None and field.name.value == "edges":
+            return page
+        for argument in field.arguments or ():
+            if argument.name.value == "ids":
+                value = self._value(argument.value)
+                return len(value) if isinstance(value, list) else 1
+        return LIST_ESTIMATE
+
+    def selections(self, selection_set: SelectionSetNode, parent: Any, page: int | None) -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent, page)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                total += self.selections(selection.selection_set, target, page)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:
+                    target = self.schema.get_type(fragment.type_condition.name.value)
+                    total += self.selections(fragment.selection_set, target, page)
+        return total
+
+    def field(self, node: FieldNode, parent: Any, page: int | None) -> int:
+        name = node.name.value
+        if name.startswith("__") or not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            return 0  # __typename is free; introspection (off in production) is not counted
+        definition = parent.fields.get(name)
+        if definition is None or node.selection_set is None:
+            return 0
+        named = get_named_type(definition.type)
+        if is_leaf_type(named):
+            return 0
+        inner_page = self._page(node) if _is_connection(named) else None
+        items = self._items(node, page) if _is_list(definition.type) else 1
+        return items * (1 + self.selections(node.selection_set, named, inner_page))
+
+
+def requested_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> int:
+    """The most objects the operation's response may hold, plus `MUTATION_COST` per mutation root field."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return 0
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return 0
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    walker = _CostWalker(schema, fragments, variables or {}, limits)
+    cost = walker.selections(operation.selection_set, root, None)
+    if operation.operation is OperationType.MUTATION:
+        cost += MUTATION_COST * sum(
+            1
+            for s in operation.selection_set.selections
+            if isinstance(s, FieldNode) and s.name.value[:2] != "__"
+        )
+    return cost
+
+
+def actual_cost(data: Any, mutation: bool = False) -> int:
+    """The objects the response holds (every JSON object below `data`), plus `MUTATION_COST` per mutation field
+    that ran."""
+
+    def objects(value: Any) -> int:
+        if isinstance(value, dict):
+            return 1 + sum(objects(v) for v in value.values())
+        if isinstance(value, list):
+            return sum(objects(v) for v in value)
+        return 0
+
+    if not isinstance(data, dict):
+        return 0
+    extra = MUTATION_COST * sum(1 for key in data if not key.startswith("__")) if mutation else 0
+    return sum(objects(v) for v in data.values()) + extra
+
+
+# ------------------------------------------------------------------------------------------------- throttle
+
+
+@dataclasses.dataclass
+class _Bucket:
+    available: float
+    updated: float
+
+
+class Throttle:
+    """Leaky buckets of cost points, one per key, in this process's memory."""
+
+    def __init__(self, size: float, restore_rate: float, clock: Any = time.monotonic) -> None:
+        self.size = size
+        self.restore_rate = restore_rate
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def _bucket(self, key: str) -> _Bucket:
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(self.size, now)
+            while len(self._buckets) > MAX_THROTTLE_KEYS:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            bucket.available = min(self.size, bucket.available + (now - bucket.updated) * self.restore_rate)
+            bucket.updated = now
+        return bucket
+
+    def spend(self, key: str, points: int) -> bool:
+        """Take `points` from the key's bucket if it holds them; False (and nothing taken) otherwise."""
+        bucket = self._bucket(key)
+        if bucket.available < points:
+            return False
+        bucket.available -= points
+        return True
+
+    def refund(self, key: str, points: int) -> None:
+        if points > 0:
+            bucket = self._bucket(key)
+            bucket.available = min(self.size, bucket.available + points)
+
+    def available(self, key: str) -> float:
+        return self._bucket(key).available
+
+    def status(self, key: str) -> dict[str, float | int]:
+        return {
+            "maximumAvailable": float(self.size),
+            "currentlyAvailable": math.floor(self.available(key)),
+            "restoreRate": float(self.restore_rate),
+        }
+
+
+def throttle_key(context: Any) -> str:
+    """The bearer token (hashed) of the request or WebSocket connection; the client address without one."""
+    params = getattr(context, "connection_params", None) or {}
+    raw = params.get("Authorization") or params.get("authorization") if isinstance(params, dict) else None
+    token = bearer_token(raw) if isinstance(raw, str) else None
+    if token is None and isinstance(params, dict) and isinstance(params.get("token"), str):
+        token = params["token"]
+    request = getattr(context, "request", None)
+    if token is None and request is not None:
+        token = bearer_token(request.headers.get("authorization"))
+    if token:
+        return "token:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    client = getattr(request, "client", None)
+    return f"address:{client.host if client else 'unknown'}"
+
+
+class QueryCost(SchemaExtension):
+    """Validates the document itself (with every rule Strawberry would use), then, on a valid one, computes its
+    cost and spends it from the caller's bucket: MAX_COST_EXCEEDED or THROTTLED refuse it before execution."""
+
+    def __init__(self, *, limits: Limits, throttle: Throttle, execution_context: Any = None) -> None:
+        self.limits = limits
+        self.throttle = throttle
+        self.requested: int | None = None
+        self.actual: int | None = None
+        self.key: str | None = None
+        self.spent = 0
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        if execution.pre_execution_errors is None and execution.graphql_document is not None:
+            # Strawberry skips its own validation when errors are set before it: these are the same rules.
+            errors = validate_document(
+                execution.schema._schema, execution.graphql_document, execution.validation_rules
+            )
+            if not errors:
+                errors = self._charge()
+            execution.pre_execution_errors = errors
+        yield
+
+    def _charge(self) -> list[GraphQLError]:
+        execution = self.execution_context
+        assert execution.graphql_document is not None
+        variables = execution.variables if isinstance(execution.variables, dict) else {}
+        cost = requested_cost(
+            execution.schema._schema,
+            execution.graphql_document,
+            execution.operation_name,
+            variables,
+            self.limits,
+        )
+        self.requested = cost
+        self.key = throttle_key(execution.context)
+        maximum = min(self.limits.max_cost, math.floor(self.throttle.size))  # more would never fit the bucket
+        if cost > maximum:
+            return [
+                limit_error(
+                    "MAX_COST_EXCEEDED",
+                    f"This operation may cost {cost} points; one operation may cost at most {maximum}. Ask for "
+                    "fewer items (`first`, `last`) or fewer nested lists.",
+                    cost=cost,
+                    maximumCost=maximum,
+                )
+            ]
+        if not self.throttle.spend(self.key, cost):
+            available = self.throttle.available(self.key)
+            wait = math.ceil((cost - available) / self.throttle.restore_rate)
+            return [
+                limit_error(
+                    "THROTTLED",
+                    f"Throttled: this operation costs {cost} points and {math.floor(available)} are available; "
+                    f"{self.throttle.restore_rate:g} come back every second.",
+                    retryAfterSeconds=wait,
+                )
+            ]
+        self.spent = cost
+        return []
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        execution = self.execution_context
+        result = execution.result
+        if self.key is None or self.requested is None or result is None or not hasattr(result, "data"):
+            return  # a subscription: its requested cost stands
+        mutation = execution.operation_type.value == "mutation"
+        self.actual = min(self.requested, actual_cost(result.data, mutation))
+        self.throttle.refund(self.key, self.spent - self.actual)
+        self.spent = self.actual
+
+    def get_results(self) -> dict[str, Any]:
+        if self.key is None:
+            return {}
+        return {
+            "cost": {
+                "requestedQueryCost": self.requested,
+                "actualQueryCost": self.actual if self.actual is not None else self.requested,
+                "throttleStatus": self.throttle.status(self.key),
+            }
+        }
+
+
+def guard_extensions(
+    settings: Settings | None, *, production: bool, persisted: PersistedQueries | None = None
+) -> list[Any]:
+    """The schema extensions of this module, in order, plus the trusted-documents check and error masking."""
+    limits = Limits.of(settings or Settings.model_construct())
+    throttle = Throttle(limits.bucket_size, limits.restore_rate)
+    extensions: list[Any] = [
+        functools.partial(DepthLimit, limits.max_depth),
+        functools.partial(AliasLimit, limits.max_aliases),
+        functools.partial(TokenLimit, limits.max_tokens),
+    ]
+    if persisted is not None and persisted.enforced:
+        extensions.append(functools.partial(TrustedDocumentsOnly, persisted=persisted))
+    extensions += [
+        functools.partial(QueryCost, limits=limits, throttle=throttle),
+        functools.partial(MaskUnexpectedErrors, production=production),
+    ]
+    return extensions
+
+
+# ----------------------------------------------------------------------------------------- around the schema
+
+
+def error_body(message: str, code: str, **extensions: object) -> dict[str, Any]:
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+
+
+class Refused(Exception):
+    """A request turned away before any GraphQL work, answered as a GraphQL error body."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> Response:
+        return JSONResponse(error_body(self.message, self.code), self.status)
+
+
+class RequestGuards:
+    """Mixed into the GraphQL view (app/main.py) before Strawberry's: refusals as JSON GraphQL errors, batches
+    refused, persisted queries resolved, the execution timeout, an unreachable database as UNAVAILABLE (503) and
+    the last masking pass over every HTTP result."""
+
+    runtime: Any
+    persisted: PersistedQueries
+
+    @property
+    def _production(self) -> bool:
+        return bool(self.runtime.settings.env == "production")
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET that carries only a persisted query's hash is an operation, not a visit to GraphiQL.
+        return super().should_render_graphql_ide(request) and not request.query_params.get("extensions")  # type: ignore[misc]
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if getattr(request, "scope", {}).get("type") != "http":
+            return await super().run(request, context, root_value)  # type: ignore[misc]
+        try:
+            return await super().run(request, context, root_value)  # type: ignore[misc]
+        except Refused as refused:
+            return refused.response()
+        except HTTPException as error:
+            return JSONResponse(error_body(error.reason, "BAD_REQUEST"), error.status_code)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            log.warning("request refused: the database is unavailable (%s)", type(error).__name__)
+            return JSONResponse(
+                error_body("The service cannot reach its database; try again shortly.", "UNAVAILABLE"), 503
+            )
+
+    async def parse_http_body(self, request: Any) -> Any:
+        if request.method == "POST":
+            body = await request.get_body()
+            if body.lstrip()[:1] in (b"[", "["):
+                raise Refused(
+                    400,
+                    "BATCHING_NOT_SUPPORTED",
+                    "Batched operations (a JSON array) are not accepted: send one operation per request.",
+                )
+        return await super().parse_http_body(request)  # type: ignore[misc]
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        query = self.persisted.resolve(request_data.query, request_data.extensions)
+        if isinstance(query, GraphQLError):
+            return ExecutionResult(data=None, errors=[query])
+        request_data = dataclasses.replace(request_data, query=query)
+        seconds = self.runtime.settings.execution_timeout_seconds
+        timeout = asyncio.timeout(seconds)
+        try:
+            async with timeout:
+                result: ExecutionResult = await super().execute_single(  # type: ignore[misc]
+                    request, request_adapter, sub_response, context, root_value, request_data
+                )
+                return result
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            log.warning("operation %r stopped after %ss", request_data.operation_name, seconds)
+            message = f"The operation ran longer than {seconds:g} seconds and was stopped."
+            return ExecutionResult(data=None, errors=[limit_error("TIMEOUT", message)])
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> Any:
+        if result.errors:
+            # Errors raised around execution (in an extension's hook) reach here without the masking extension.
+            result.errors = clean_errors(result.errors, production=self._production)
+        return await super().process_result(request, result)  # type: ignore[misc]
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body larger than `max_bytes` (declared or streamed) gets 413 and a JSON error."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps(
+            error_body(f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await self._refuse(send)
+                    return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def watched_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def request_middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: CORS for the allowed browser origins (none: same-origin only), then the body cap."""
+    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    if settings.cors_origins:
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+        middleware.insert(0, cors)
+    return middleware
