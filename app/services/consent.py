@@ -62,7 +62,9 @@ def _link_problem(code: ErrorCode, message: str) -> Problems:
 async def open_request(session: AsyncSession, settings: Settings, token: str, now: datetime) -> OpenRequest:
     """The request a token answers, or Problems: forged or unknown, already answered, expired, no longer open."""
     request_id, _, signature = token.partition(".")
-    request = await session.get(ConsentRequest, int(request_id)) if request_id.isdigit() else None
+    # ASCII digits only ("¹" is a digit to str.isdigit, not to int), and no number past the 32-bit keys.
+    known = request_id.isascii() and request_id.isdigit() and int(request_id) < 2**31
+    request = await session.get(ConsentRequest, int(request_id)) if known else None
     if request is None or not hmac.compare_digest(
         signature, _signature(settings, request.id or 0, request.nonce)
     ):
