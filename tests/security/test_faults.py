@@ -23,12 +23,14 @@ import sqlalchemy.exc
 from graphql import GraphQLError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from websockets.exceptions import ConnectionClosed
 
 from app.auth import REVIEWER, mint_token
 from app.config import Settings
 from app.resolvers.extensions import clean_error, is_unavailable
 from app.services.claims import EVENT_LOG_LOCK
 from tests.api.nominating import DEMO
+from tests.api.subscriptions import open_socket
 from tests.conftest import POSTGRES_URL, Database, _free_port
 from tests.demo import CONTOSO_ADMIN, SEATTLE
 from tests.security.conftest import seeded_database, serve
@@ -176,6 +178,15 @@ async def test_postgres_unreachable_mid_run_gives_unavailable_then_recovers(prox
             for leak in ("5432", str(proxy.port), "asyncpg", "Connect call failed", "Errno"):
                 assert leak not in response.text, (label, response.text)
             outcomes.append(f"{label} -> {response.status_code} {','.join(_codes(body))}")
+    # A WebSocket client is refused at connection_init (its token's user cannot be read): closed, no operation.
+    socket = await open_socket(server.base_url, partner)
+    try:
+        with contextlib.suppress(ConnectionClosed):
+            await asyncio.wait_for(socket.recv(), 10)
+        await asyncio.wait_for(socket.wait_closed(), 10)
+    finally:
+        await socket.close()
+    outcomes.append(f"WebSocket connection_init -> closed {socket.close_code}")
     report(record_property, "postgres-cut", "; ".join(outcomes))
 
     started = time.monotonic()
