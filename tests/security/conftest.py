@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 
 from app.auth import mint_token
@@ -107,11 +106,3 @@ async def seeded_database(backend: str, purpose: str) -> Database:
     database = await _open_database(backend, purpose)
     await import_reference_data(database.sessions, load_document(DEMO_DATA))
     return database
-
-
-@pytest.fixture(scope="module")
-async def scratch(backend: str) -> AsyncIterator[Database]:
-    """A seeded database of the module's own, for servers whose tests write junk or break things."""
-    database = await seeded_database(backend, "security")
-    yield database
-    await database.engine.dispose()
