@@ -227,6 +227,25 @@ def machine() -> dict[str, Any]:
     }
 
 
+WRITES_SIZE = 10_000  # claims already in scenario 5 and 6's database (mci_bench_writes)
+
+
+def run_writes(results: dict[str, Any], quick: bool, only: set[str]) -> None:
+    """Scenarios 5 and 6 on their own database: the Customers page's data plus writer users and fresh tenants."""
+    from bench.data import build_writes
+    from bench.writes import scenario5, scenario6
+
+    url, extra = asyncio.run(build_writes(BASE_URL, "mci_bench_writes", Shape(WRITES_SIZE)))
+    results["writes_db"] = {"claims": WRITES_SIZE, "build_seconds": round(extra, 1)}
+    if "5" in only:
+        results["s5_add_customer"] = scenario5(Server, url, 20 if quick else 40)
+    if "6" in only:
+        results["s6_subscriptions"] = {
+            "one_process": scenario6(Server, url, two_processes=False),
+            "two_processes": scenario6(Server, url, two_processes=True),
+        }
+
+
 def run(quick: bool, seconds: float, rounds: int) -> None:
     sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     results: dict[str, Any] = {
@@ -330,6 +349,7 @@ def run(quick: bool, seconds: float, rounds: int) -> None:
                 two.stop()
         results["sizes"][size] = entry
         print(json.dumps({k: v for k, v in entry.items() if k != "explain"})[:400], flush=True)
+    run_writes(results, quick, {"5", "6"})
     (HERE / "results.json").write_text(json.dumps(results, indent=1))
     from bench.report import write_report
 
@@ -346,7 +366,20 @@ def main() -> None:
     r.add_argument("--seconds", type=float, default=None, help="length of one round (default 5, quick 3)")
     r.add_argument("--rounds", type=int, default=None, help="rounds per variant (default 5, quick 3)")
     r.add_argument("--report-only", action="store_true", help="rewrite REPORT.md from results.json")
+    r.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated write scenarios to run (5, 6), merged into the existing results.json",
+    )
     args = parser.parse_args()
+    if args.only:
+        results = json.loads((HERE / "results.json").read_text())
+        run_writes(results, args.quick, set(args.only.split(",")))
+        (HERE / "results.json").write_text(json.dumps(results, indent=1))
+        from bench.report import write_report
+
+        write_report(results, HERE / "REPORT.md")
+        return
     if args.report_only:
         from bench.report import write_report
 

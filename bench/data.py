@@ -152,3 +152,73 @@ async def build(base_url: str, name: str, shape: Shape, log=print) -> tuple[str,
     took = time.perf_counter() - started
     log(f"built {name}: {shape.claims} claims in {took:.1f}s")
     return target, took
+
+
+# ------------------------------------------------------------------ scenarios 5 and 6: writes and subscriptions
+
+WRITERS = 17  # bench partners given an admin user: 16 addCustomer clients, and scenario 6's writer
+FRESH_TENANTS = (
+    50_000  # SMB, US: eligible for engagements 1, 2, 3, 7, 8 and 11 by domain; never claimed before
+)
+HOT_TENANTS = (
+    4_000  # Enterprise, US: engagement 1 (max 1 active) and 5 (max 2 active), the deliberate collisions
+)
+FRESH_ENGAGEMENTS = [1, 2, 3, 7, 8, 11]
+
+
+def writer_email(p: int) -> str:
+    return f"admin@bench-{p}.example"
+
+
+def write_steps() -> list[str]:
+    """Users for the first WRITERS bench partners, and directory tenants nobody has claimed yet, so that adds
+    succeed (fresh) or collide on purpose (hot)."""
+    return [
+        f"""INSERT INTO partner_user (partner_id, email, name)
+            SELECT a.id, 'admin@' || a.key || '.example', 'Bench Admin ' || a.key FROM partner_account a
+            WHERE a.key IN (SELECT 'bench-' || p FROM generate_series(1, {WRITERS}) p)""",
+        """INSERT INTO role_assignment (user_id, role, location_pk)
+            SELECT u.id, 'INCENTIVES_ADMIN', NULL FROM partner_user u WHERE u.email LIKE 'admin@bench-%'""",
+        f"""INSERT INTO directory_tenant (tenant_id, name, tpid, country, segment)
+            SELECT uuid_in(md5('f' || i)::cstring)::text, 'Fresh Customer ' || i, (8000000 + i)::text, 'US', 'SMB'
+            FROM generate_series(0, {FRESH_TENANTS - 1}) i
+            UNION ALL
+            SELECT uuid_in(md5('h' || i)::cstring)::text, 'Hot Customer ' || i, (8900000 + i)::text, 'US',
+                   'Enterprise'
+            FROM generate_series(0, {HOT_TENANTS - 1}) i""",
+        """INSERT INTO directory_domain (domain, tenant_pk)
+            SELECT CASE WHEN t.name LIKE 'Fresh%' THEN 'f' || (t.tpid::int - 8000000) || '.fresh.bench.example'
+                        ELSE 'h' || (t.tpid::int - 8900000) || '.hot.bench.example' END, t.id
+            FROM directory_tenant t WHERE t.name LIKE 'Fresh Customer %' OR t.name LIKE 'Hot Customer %'""",
+    ]
+
+
+def fresh_tenant(i: int) -> tuple[str, str]:
+    """(domain, tenant id) of fresh tenant i, as `write_steps` made it."""
+    import hashlib
+    import uuid
+
+    return f"f{i}.fresh.bench.example", str(uuid.UUID(hashlib.md5(f"f{i}".encode()).hexdigest()))
+
+
+def hot_tenant(i: int) -> tuple[str, str]:
+    import hashlib
+    import uuid
+
+    return f"h{i}.hot.bench.example", str(uuid.UUID(hashlib.md5(f"h{i}".encode()).hexdigest()))
+
+
+async def build_writes(base_url: str, name: str, shape: Shape, log=print) -> tuple[str, float]:  # type: ignore[no-untyped-def]
+    """`build`, plus `write_steps`."""
+    target, _ = await build(base_url, name, shape, log)
+    started = time.perf_counter()
+    engine = db.create_engine(target)
+    async with engine.begin() as conn:
+        for statement in write_steps():
+            await conn.execute(text(statement))
+    await engine.dispose()
+    admin = create_async_engine(make_url(target), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text("VACUUM ANALYZE"))
+    await admin.dispose()
+    return target, time.perf_counter() - started

@@ -29,4 +29,10 @@ ADD_CUSTOMER = """mutation Add($input: AddCustomerInput!) {
   addCustomer(input: $input) { claims { id } userErrors { code } }
 }"""
 
-SUBSCRIBE = """subscription { claimStatusChanged { id toStatus } }"""
+# Event fields only: `claim { … }` would read the claim once per subscriber per event (fresh loaders each).
+SUBSCRIBE = """subscription { claimStatusChanged { id cursor action fromStatus toStatus occurredAt } }"""
+
+# Scenario 6's writer: the created claim's first event id, to match what the subscribers receive.
+ADD_CUSTOMER_EVENT = """mutation Add($input: AddCustomerInput!) {
+  addCustomer(input: $input) { claims { id history(first: 1) { edges { node { id } } } } userErrors { code } }
+}"""

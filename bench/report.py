@@ -162,11 +162,8 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             f"{_spread(s7['two_workers'], 'throughput')} req/s; ratio **{ratio:.2f}** (the load generator and "
             "PostgreSQL share the same 2 cores).",
         ]
+    lines += _writes(results)
     lines += [
-        "",
-        "### (5) addCustomer on PostgreSQL, (6) subscriptions",
-        "",
-        "Not measured yet (see the notes at the end).",
         "",
         "## EXPLAIN ANALYZE of the 50-row page's statements (largest size)",
         "",
@@ -182,3 +179,80 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     if notes.exists():
         lines += ["## Notes", "", notes.read_text()]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _writes(results: dict[str, Any]) -> list[str]:
+    """Scenarios 5 and 6 (bench/writes.py)."""
+    lines: list[str] = []
+    s5 = results.get("s5_add_customer")
+    if s5:
+        lim = s5["limits"]
+        lines += [
+            "",
+            f"### (5) addCustomer on PostgreSQL, {s5['clients']} partner users at once (target ≥ 200 claims/s, no "
+            "limit violated)",
+            "",
+            f"`bench/addload.py` in its own process: {s5['clients']} closed-loop clients, each a different bench "
+            f"partner's admin (own token, own keep-alive connection), {s5['seconds']} s after a 3 s warm-up, one "
+            "engagement per request, a new idempotency key each time. 80 % nominate a fresh directory tenant by "
+            "domain; 20 % nominate the current *hot* (tenant, engagement) pair, shared by every client and changed "
+            "4 times a second, so up to 16 partners race for one limit: engagement 1 (max 1 active per customer, "
+            "by domain or tenant ID at random, both counting on the tenant) or engagement 5 (max 2, by tenant ID).",
+            "",
+            "| server | requests/s | **claims/s** | p50 ms | p90 ms | p99 ms | outcomes |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for key, label in (("workers_1", "1 worker"), ("workers_2", "2 workers")):
+            r = s5.get(key)
+            if r:
+                outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(r["outcomes"].items()))
+                lines.append(
+                    f"| {label} | {r['requests_per_s']} | **{r['claims_per_s']}** | {r['p50_ms']:.0f} | "
+                    f"{r['p90_ms']:.0f} | {r['p99_ms']:.0f} | {outcomes} |"
+                )
+        lines += [
+            "",
+            f"- Limits afterwards, over all {lim['active_claims_checked']:,} active claims in the database: "
+            f"**{lim['keys_over_max_active']}** (engagement, limit key) over maxActiveClaimsPerCustomer, "
+            f"**{lim['partner_keys_with_two_active']}** (partner, engagement, limit key) with two active. "
+            f"Contended hot keys: {lim['hot_keys']} (by engagement: {lim['hot_keys_by_engagement']}), "
+            f"{lim['hot_keys_at_max']} of them filled exactly to their maximum.",
+        ]
+    s6 = results.get("s6_subscriptions")
+    if s6:
+        lines += [
+            "",
+            "### (6) Subscriptions: 1,000 WebSocket subscribers in one server process (target p99 ≤ 100 ms)",
+            "",
+            "`bench/subscribers.py` in its own process opens 1,000 graphql-transport-ws connections (token in "
+            "`connection_init`), one `claimStatusChanged` subscription each (event fields only: "
+            "`id cursor action fromStatus toStatus occurredAt`), all as the writer's partner, so every event goes "
+            "to all 1,000. The writer adds one customer (one CREATE event) every 250 ms over HTTP, one at a time. "
+            "Delivery latency uses one machine clock (`time.time()`), per (event, subscriber); the commit lies "
+            "between the mutation's send and its response, so *from send* is an upper bound and *from response* a "
+            "lower bound (negative: delivered before the writer had its answer); *from occurredAt* starts at the "
+            "resolver's `now`, before the transaction. RSS of the subscribers' server process from "
+            "/proc/<pid>/status (VmRSS).",
+            "",
+            "| path | delivered | from send p50 / p99 ms | from occurredAt p50 / p99 | from response p50 / p99 | "
+            "last subscriber p50 / p99 | write p50 / p99 ms | RSS before → open (MiB) | **KiB / subscription** |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for key, label in (
+            ("one_process", "one process (in-process wake)"),
+            ("two_processes", "two processes, subscribers on B, writes on A (LISTEN/NOTIFY)"),
+        ):
+            r = s6.get(key)
+            if not r:
+                continue
+
+            def pair(name: str, r: dict[str, Any] = r) -> str:
+                return f"{r[name]['p50_ms']:.0f} / **{r[name]['p99_ms']:.0f}**"
+
+            lines.append(
+                f"| {label} | {r['deliveries']:,} / {r['deliveries_expected']:,} | {pair('from_send')} | "
+                f"{pair('from_occurred_at')} | {pair('from_response')} | {pair('last_subscriber_from_send')} | "
+                f"{r['write_ms_p50']:.0f} / {r['write_ms_p99']:.0f} | {r['rss_kib_before'] / 1024:.0f} → "
+                f"{r['rss_kib_open'] / 1024:.0f} | **{r['kib_per_subscription']}** |"
+            )
+    return lines
