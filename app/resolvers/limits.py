@@ -361,6 +361,28 @@ def throttle_key(context: Any) -> str:
     return f"address:{client.host if client else 'unknown'}"
 
 
+_VALIDATIONS: OrderedDict[tuple[GraphQLSchema, str], list[GraphQLError]] = OrderedDict()
+_VALIDATIONS_KEPT = 512
+
+
+def _validated(execution: Any) -> list[GraphQLError]:
+    """Validation errors of the document, remembered per (schema, query text): a schema's rules are fixed when it
+    is built, and clients send the same few documents again and again (validation was a third of a mutation's
+    CPU in bench/NOTES.md scenario 5)."""
+    schema = execution.schema._schema
+    # The schema itself, not its id: a later schema (another app, other rules) could reuse a freed id.
+    key = (schema, execution.query) if isinstance(execution.query, str) else None
+    if key is not None and key in _VALIDATIONS:
+        _VALIDATIONS.move_to_end(key)
+        return _VALIDATIONS[key]
+    errors = validate_document(schema, execution.graphql_document, execution.validation_rules)
+    if key is not None:
+        _VALIDATIONS[key] = errors
+        if len(_VALIDATIONS) > _VALIDATIONS_KEPT:
+            _VALIDATIONS.popitem(last=False)
+    return errors
+
+
 class QueryCost(SchemaExtension):
     """Validates the document itself (with every rule Strawberry would use), then, on a valid one, computes its
     cost and spends it from the caller's bucket: MAX_COST_EXCEEDED or THROTTLED refuse it before execution."""
@@ -377,9 +399,7 @@ class QueryCost(SchemaExtension):
         execution = self.execution_context
         if execution.pre_execution_errors is None and execution.graphql_document is not None:
             # Strawberry skips its own validation when errors are set before it: these are the same rules.
-            errors = validate_document(
-                execution.schema._schema, execution.graphql_document, execution.validation_rules
-            )
+            errors = _validated(execution)
             if not errors:
                 errors = self._charge()
             execution.pre_execution_errors = errors
