@@ -149,14 +149,16 @@ class AliasLimit(MaxAliasesLimiter):
 
 
 class TokenLimit(MaxTokensLimiter):
-    """graphql-core stops parsing at the limit with a syntax error; this gives that error the limit's code."""
+    """graphql-core stops parsing at the limit with a syntax error; this gives that error the limit's code, and
+    every other syntax error GRAPHQL_PARSE_FAILED, so each top-level error carries a code."""
 
     def on_parse(self) -> Iterator[None]:
         yield
         marker = f"more than {self.max_token_count} tokens"
         for error in self.execution_context.pre_execution_errors or []:
-            if marker in error.message:
-                error.extensions = {**(error.extensions or {}), "code": "MAX_TOKENS_EXCEEDED"}
+            if not (error.extensions or {}).get("code"):
+                code = "MAX_TOKENS_EXCEEDED" if marker in error.message else "GRAPHQL_PARSE_FAILED"
+                error.extensions = {**(error.extensions or {}), "code": code}
 
 
 # ------------------------------------------------------------------------------------------------------ cost
@@ -376,6 +378,9 @@ def _validated(execution: Any) -> list[GraphQLError]:
         _VALIDATIONS.move_to_end(key)
         return _VALIDATIONS[key]
     errors = validate_document(schema, execution.graphql_document, execution.validation_rules)
+    for error in errors:  # a limit's rule brings its own code; the rest are the document's mistakes
+        if not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
     if key is not None:
         _VALIDATIONS[key] = errors
         if len(_VALIDATIONS) > _VALIDATIONS_KEPT:

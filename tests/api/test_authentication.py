@@ -63,3 +63,11 @@ async def test_a_valid_token_is_accepted(api):
     response = await api.graphql(VIEWER, as_user=CONTOSO_ADMIN)
     assert response.status == 200
     assert response.data["viewer"]["user"]["email"] == CONTOSO_ADMIN
+
+
+async def test_malformed_and_invalid_documents_get_coded_top_level_errors(api):
+    invalid = await api.graphql("{ viewer { nope } }", as_user=CONTOSO_ADMIN)
+    assert invalid.error_codes == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "nope" in invalid.body["errors"][0]["message"]
+    malformed = await api.graphql("{ viewer { ", as_user=CONTOSO_ADMIN)
+    assert malformed.error_codes == ["GRAPHQL_PARSE_FAILED"]
