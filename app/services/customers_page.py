@@ -40,6 +40,7 @@ from sqlmodel import col
 from app.domain.eligibility import NO_CLAIMS, customer_reasons, reasons_shown
 from app.domain.enums import ActorKind, ClaimAction, CustomerIdType, IneligibilityReason, PayType
 from app.domain.identifiers import Identifier, limit_key
+from app.domain.nomination import claim_selection_problems
 from app.models import Claim, Customer, CustomerIdentifier, Engagement
 from app.services import claims as claim_service
 from app.services.catalogue import engagement_rules
@@ -422,7 +423,8 @@ async def _customer_tab(
         page = window(await _decide(session, viewer, engagement, tab, candidates, claims, now), request)
     else:
         page = await _decided_page(session, viewer, engagement, tab, search, request, now)
-    may_claim = eligible_tab and PayType(engagement.pay_type) is PayType.FIXED
+    # The same rule claimCustomer applies: known customers are claimed for fixed-pay engagements only.
+    may_claim = eligible_tab and not claim_selection_problems([PayType(engagement.pay_type)])
     rows = [
         _row(
             row.key,
