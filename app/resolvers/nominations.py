@@ -193,9 +193,19 @@ class ClaimCustomerPayload:
 
 
 async def _run(
-    info: Info, command: nominations.Nominate
+    info: Info, input: "AddCustomerInput | ClaimCustomerInput", **specific: object
 ) -> tuple[Customer | None, list[Claim], list[UserError]]:
+    """Map what both inputs share (and the fields `specific` to one of them) to the service, and back."""
     context = info.context
+    command = nominations.Nominate(
+        friendly_name=input.friendly_name,
+        location_pk=pk_of(input.location_id, "PartnerLocation"),
+        engagement_pks=[pk_of(e, "Engagement") for e in input.engagement_ids],
+        customer_contact=input.customer_contact.value(),
+        partner_contact=input.partner_contact.value(),
+        idempotency_key=input.idempotency_key,
+        **specific,  # type: ignore[arg-type]
+    )
     outcome = await nominations.nominate(
         context.runtime.sessions, context.require_viewer(), command, context.runtime.clock.now()
     )
@@ -212,18 +222,11 @@ async def add_customer(
 ) -> AddCustomerPayload:
     customer, claims, errors = await _run(
         info,
-        nominations.Nominate(
-            friendly_name=input.friendly_name,
-            location_pk=pk_of(input.location_id, "PartnerLocation"),
-            engagement_pks=[pk_of(e, "Engagement") for e in input.engagement_ids],
-            customer_contact=input.customer_contact.value(),
-            partner_contact=input.partner_contact.value(),
-            id_type=input.customer_id_type,
-            id_value=input.customer_id_value,
-            tenant_mismatch_reason=input.tenant_mismatch_reason,
-            hours=input.hours,
-            idempotency_key=input.idempotency_key,
-        ),
+        input,
+        id_type=input.customer_id_type,
+        id_value=input.customer_id_value,
+        tenant_mismatch_reason=input.tenant_mismatch_reason,
+        hours=input.hours,
     )
     return AddCustomerPayload(customer=customer, claims=claims, user_errors=errors)
 
@@ -233,16 +236,6 @@ async def claim_customer(
     input: Annotated[ClaimCustomerInput, strawberry.argument(description="The customer and engagements.")],
 ) -> ClaimCustomerPayload:
     customer, claims, errors = await _run(
-        info,
-        nominations.Nominate(
-            friendly_name=input.friendly_name,
-            location_pk=pk_of(input.location_id, "PartnerLocation"),
-            engagement_pks=[pk_of(e, "Engagement") for e in input.engagement_ids],
-            customer_contact=input.customer_contact.value(),
-            partner_contact=input.partner_contact.value(),
-            claiming=True,
-            customer_pk=pk_of(input.customer_id, "Customer"),
-            idempotency_key=input.idempotency_key,
-        ),
+        info, input, claiming=True, customer_pk=pk_of(input.customer_id, "Customer")
     )
     return ClaimCustomerPayload(customer=customer, claims=claims, user_errors=errors)

@@ -28,7 +28,6 @@ from app.domain.eligibility import (
 from app.domain.enums import (
     ActorKind,
     ClaimAction,
-    ClaimStatus,
     CustomerIdType,
     IneligibilityReason,
     Market,
@@ -488,7 +487,6 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
             id_value=assessment.identifier.value,
             limit_key=assessment.limit_key,
             tenant_mismatch_reason=reason if assessment.tenant_mismatch_reason_required else None,
-            status=ClaimStatus.CUSTOMER_CLAIMED.value,
             hours=command.hours if engagement.pay_type == PayType.VARIABLE else None,
             proposed_payout=verdict.proposed_payout,
             currency=engagement.currency if verdict.proposed_payout is not None else None,
@@ -498,7 +496,9 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
             created_at=now,
             updated_at=now,
         )
-        await apply_action(session, claim, engagement, ClaimAction.CREATE, actor, now)
+        await apply_action(
+            session, claim, engagement, ClaimAction.CREATE, actor, now
+        )  # sets its first status
         result.claims.append(claim)
     if command.idempotency_key is not None:
         session.add(
