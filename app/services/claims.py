@@ -5,7 +5,7 @@ the caller's transaction."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import String, bindparam, cast, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -32,6 +32,40 @@ class Actor:
 SYSTEM = Actor(ActorKind.SYSTEM, name="MCI clock")
 
 EVENT_LOG_LOCK = 7_310_001  # the advisory lock that orders event appends on PostgreSQL
+
+# Event ids must follow commit order, so that a reader resuming after id N never misses a later commit of a
+# smaller id. On PostgreSQL an appender takes EVENT_LOG_LOCK, draws its id from the sequence while holding it, and
+# keeps it until its transaction ends (a transaction-level advisory lock is released after the commit is
+# visible). The lock is taken in the same statement that appends the event, so callers keep the time between
+# it and their commit short by appending last (services/nominations.py writes everything else first).
+_EVENTS = ClaimEvent.__table__  # type: ignore[attr-defined]
+_EVENT_FIELDS = [
+    "claim_id",
+    "engagement_id",
+    "partner_id",
+    "action",
+    "from_status",
+    "to_status",
+    "actor_kind",
+    "actor_id",
+    "actor_name",
+    "comment",
+    "occurred_at",
+]
+_ordered = select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK).label("locked")).cte("ordered")
+_appended = (
+    insert(_EVENTS)
+    .from_select(
+        _EVENT_FIELDS,
+        select(*(bindparam(name, type_=_EVENTS.c[name].type) for name in _EVENT_FIELDS)).select_from(
+            _ordered
+        ),
+    )
+    .returning(_EVENTS.c.id)
+    .cte("appended")
+)
+_APPEND_IN_ORDER = select(_appended.c.id, func.pg_notify(CHANNEL, cast(_appended.c.id, String)))
+_APPEND = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 class ClaimChanged(Exception):
@@ -65,6 +99,8 @@ async def apply_action(
     """Apply `action` to `claim` (CREATE for a new, unsaved claim) and append its event.
 
     Raises lifecycle.TransitionNotAllowed when the action is not open, ClaimChanged when a concurrent writer won.
+    On PostgreSQL the event-log lock is held from here until the caller's transaction ends: make this the
+    transaction's last write, so other appenders wait as little as possible.
     """
     was = ClaimStatus(claim.status) if action is not ClaimAction.CREATE else None
     if was is None:
@@ -89,36 +125,28 @@ async def apply_action(
     except StaleDataError as error:
         raise ClaimChanged(f"claim {number} changed meanwhile") from error
     assert claim.id is not None
-    postgres = session.bind.dialect.name == "postgresql"
-    if postgres:
-        # Event ids must follow commit order, so a reader resuming after id N never misses a later commit of a
-        # smaller id: appenders queue here from their first event until their commit. SQLite writers are
-        # already one at a time.
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
-    event = ClaimEvent(
-        claim_id=claim.id,
-        engagement_id=claim.engagement_id,
-        partner_id=claim.partner_id,
-        action=action.value,
-        from_status=was.value if was else None,
-        to_status=state.status.value,
-        actor_kind=actor.kind.value,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        comment=comment,
-        occurred_at=now,
-    )
-    session.add(event)
-    await session.flush()
-    if postgres:
-        # Delivered to every listening process if, and only if, this transaction commits.
-        await session.execute(
-            text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": str(event.id)}
-        )
+    values = {
+        "claim_id": claim.id,
+        "engagement_id": claim.engagement_id,
+        "partner_id": claim.partner_id,
+        "action": action.value,
+        "from_status": was.value if was else None,
+        "to_status": state.status.value,
+        "actor_kind": actor.kind.value,
+        "actor_id": actor.id,
+        "actor_name": actor.name,
+        "comment": comment,
+        "occurred_at": now,
+    }
+    if session.bind.dialect.name == "postgresql":
+        # One round trip: take the event-log lock, append, NOTIFY (delivered if and only if we commit).
+        event_id = (await session.execute(_APPEND_IN_ORDER, values)).scalar_one()
+    else:  # SQLite writers are already one at a time
+        event_id = (await session.execute(_APPEND, values)).scalar_one()
     session.info[EVENTS_WRITTEN] = (
         True  # wakes this process's event hub after the commit (db.session_factory)
     )
-    return event
+    return ClaimEvent(id=event_id, **values)
 
 
 def claim_state(claim: Claim) -> ClaimState:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -36,13 +36,47 @@ NOT_FOUND = DirectoryEntry(CustomerFacts(found=False))
 
 
 class CustomerDirectory(Protocol):
-    async def lookup(self, identifier: Identifier) -> DirectoryEntry: ...
+    async def lookup(self, identifier: Identifier, *, with_domains: bool = True) -> DirectoryEntry: ...
 
     async def lookup_many(
         self, identifiers: Iterable[Identifier], *, with_domains: bool = True
     ) -> dict[Identifier, DirectoryEntry]:
         """Each identifier's entry (NOT_FOUND when unknown), in a fixed number of round trips."""
         ...
+
+
+# Built once: the statements' parameters are bound per call (expanding IN lists).
+_tenant = DirectoryTenant.__table__  # type: ignore[attr-defined]
+_BY_DOMAIN = (
+    select(col(DirectoryDomain.domain).label("matched"), *_tenant.c)
+    .join(_tenant, _tenant.c.id == DirectoryDomain.tenant_pk)
+    .where(col(DirectoryDomain.domain).in_(bindparam("values", expanding=True)))
+)
+_DIRECT = (
+    select(_tenant)
+    .where(
+        or_(
+            _tenant.c.tenant_id.in_(bindparam("tenant_ids", expanding=True)),
+            _tenant.c.tpid.in_(bindparam("tpids", expanding=True)),
+        )
+    )
+    .order_by(_tenant.c.id)
+)
+_BY_SUBSCRIPTION = (
+    select(col(DirectorySubscription.subscription_id).label("matched"), *_tenant.c)
+    .join(_tenant, _tenant.c.id == DirectorySubscription.tenant_pk)
+    .where(col(DirectorySubscription.subscription_id).in_(bindparam("values", expanding=True)))
+)
+_BY_OPPORTUNITY = (
+    select(DirectoryOpportunity, DirectoryTenant)
+    .outerjoin(DirectoryTenant, col(DirectoryTenant.id) == DirectoryOpportunity.tenant_pk)
+    .where(col(DirectoryOpportunity.msx_opportunity_id).in_(bindparam("values", expanding=True)))
+)
+_DOMAINS = (
+    select(col(DirectoryDomain.tenant_pk), col(DirectoryDomain.domain))
+    .where(col(DirectoryDomain.tenant_pk).in_(bindparam("tenant_pks", expanding=True)))
+    .order_by(col(DirectoryDomain.domain))
+)
 
 
 class DatabaseDirectory:
@@ -54,8 +88,8 @@ class DatabaseDirectory:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def lookup(self, identifier: Identifier) -> DirectoryEntry:
-        return (await self.lookup_many([identifier]))[identifier]
+    async def lookup(self, identifier: Identifier, *, with_domains: bool = True) -> DirectoryEntry:
+        return (await self.lookup_many([identifier], with_domains=with_domains))[identifier]
 
     async def lookup_many(
         self, identifiers: Iterable[Identifier], *, with_domains: bool = True
@@ -66,29 +100,15 @@ class DatabaseDirectory:
         for identifier in identifiers:
             wanted[identifier.id_type].add(identifier.value)
         tenants: dict[Identifier, Row[Any]] = {}
-        tenant_table = DirectoryTenant.__table__  # type: ignore[attr-defined]
         opportunities: dict[str, tuple[DirectoryOpportunity, DirectoryTenant | None]] = {}
+        execute = self.session.execute
 
         if domain_names := wanted[CustomerIdType.DOMAIN_NAME]:
-            by_domain = await self.session.execute(
-                select(col(DirectoryDomain.domain).label("matched"), *tenant_table.c)
-                .join(tenant_table, tenant_table.c.id == DirectoryDomain.tenant_pk)
-                .where(col(DirectoryDomain.domain).in_(sorted(domain_names)))
-            )
-            for tenant in by_domain:
+            for tenant in await execute(_BY_DOMAIN, {"values": sorted(domain_names)}):
                 tenants[Identifier(CustomerIdType.DOMAIN_NAME, tenant.matched)] = tenant
         tenant_ids, tpids = wanted[CustomerIdType.TENANT_ID], wanted[CustomerIdType.TPID]
         if tenant_ids or tpids:
-            direct = await self.session.execute(
-                select(tenant_table)
-                .where(
-                    or_(
-                        tenant_table.c.tenant_id.in_(sorted(tenant_ids)),
-                        tenant_table.c.tpid.in_(sorted(tpids)),
-                    )
-                )
-                .order_by(tenant_table.c.id)
-            )
+            direct = await execute(_DIRECT, {"tenant_ids": sorted(tenant_ids), "tpids": sorted(tpids)})
             for tenant in direct:
                 if tenant.tenant_id in tenant_ids:
                     tenants[Identifier(CustomerIdType.TENANT_ID, tenant.tenant_id)] = tenant
@@ -96,31 +116,16 @@ class DatabaseDirectory:
                     # Decision: several tenants may share a top parent; the first imported speaks for it.
                     tenants.setdefault(Identifier(CustomerIdType.TPID, tenant.tpid), tenant)
         if subscription_ids := wanted[CustomerIdType.AZURE_SUBSCRIPTION_ID]:
-            by_subscription = await self.session.execute(
-                select(col(DirectorySubscription.subscription_id).label("matched"), *tenant_table.c)
-                .join(tenant_table, tenant_table.c.id == DirectorySubscription.tenant_pk)
-                .where(col(DirectorySubscription.subscription_id).in_(sorted(subscription_ids)))
-            )
-            for tenant in by_subscription:
+            for tenant in await execute(_BY_SUBSCRIPTION, {"values": sorted(subscription_ids)}):
                 tenants[Identifier(CustomerIdType.AZURE_SUBSCRIPTION_ID, tenant.matched)] = tenant
         if msx_ids := wanted[CustomerIdType.MSX_OPPORTUNITY_ID]:
-            by_opportunity = await self.session.execute(
-                select(DirectoryOpportunity, DirectoryTenant)
-                .outerjoin(DirectoryTenant, col(DirectoryTenant.id) == DirectoryOpportunity.tenant_pk)
-                .where(col(DirectoryOpportunity.msx_opportunity_id).in_(sorted(msx_ids)))
-            )
-            for opportunity, owner in by_opportunity:
+            for opportunity, owner in await execute(_BY_OPPORTUNITY, {"values": sorted(msx_ids)}):
                 opportunities[opportunity.msx_opportunity_id] = (opportunity, owner)
 
         domains: dict[int, list[str]] = defaultdict(list)
         if tenants and with_domains:
             tenant_pks = sorted({t.id for t in tenants.values() if t.id is not None})
-            tenant_domains = await self.session.execute(
-                select(col(DirectoryDomain.tenant_pk), col(DirectoryDomain.domain))
-                .where(col(DirectoryDomain.tenant_pk).in_(tenant_pks))
-                .order_by(col(DirectoryDomain.domain))
-            )
-            for tenant_pk, domain in tenant_domains:
+            for tenant_pk, domain in await execute(_DOMAINS, {"tenant_pks": tenant_pks}):
                 domains[tenant_pk].append(domain)
 
         found: dict[Identifier, DirectoryEntry] = {}

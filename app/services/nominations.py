@@ -12,15 +12,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, exists, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from app.db import transaction
 from app.domain import nomination
 from app.domain.contacts import Contact, normalise_contact
 from app.domain.eligibility import (
     NO_CLAIMS,
+    ClaimCounts,
     LocationFacts,
     ineligibility_reasons,
     tenant_mismatch_reason_required,
@@ -41,10 +43,11 @@ from app.models import (
     Customer,
     CustomerIdentifier,
     Engagement,
+    EngagementLocation,
     IdempotencyKey,
     PartnerLocation,
 )
-from app.services.catalogue import eligible_location_ids, engagement_rules, engagements_by_id
+from app.services.catalogue import engagement_rules
 from app.services.claims import Actor, apply_action
 from app.services.contacts import contact_input_problems, contact_record
 from app.services.directory import DatabaseDirectory, DirectoryEntry
@@ -53,6 +56,11 @@ from app.services.records import claim_counts
 from app.services.viewer import Principal
 
 MAX_IDEMPOTENCY_KEY = 200  # the column's size
+_IDEMPOTENCY_KEY = select(IdempotencyKey).where(
+    IdempotencyKey.user_id == bindparam("user_id"),
+    IdempotencyKey.operation == bindparam("operation"),
+    IdempotencyKey.key == bindparam("key"),
+)
 
 
 # ---------------------------------------------------------------------------------------------- the preview
@@ -126,62 +134,126 @@ def _variable_pay_rules(engagement: Engagement) -> VariablePayRules:
     )
 
 
-async def assess(
+@dataclass(frozen=True)
+class Choice:
+    """An engagement that may be judged, with whether the asking location can earn on it."""
+
+    engagement: Engagement
+    location_eligible: bool
+
+
+_location_eligible = (
+    exists()
+    .where(
+        EngagementLocation.engagement_id == Engagement.id,
+        EngagementLocation.location_id == bindparam("location_id"),
+    )
+    .label("location_eligible")
+)
+_ALL_ENGAGEMENTS = select(Engagement, _location_eligible).order_by(Engagement.id)
+_ENGAGEMENTS = _ALL_ENGAGEMENTS.where(col(Engagement.id).in_(bindparam("pks", expanding=True)))
+
+
+async def _choices(
+    session: AsyncSession, location: PartnerLocation | None, pks: Sequence[int] | None
+) -> dict[int, Choice]:
+    """The engagements with these ids (every one when None) by id, each with whether `location` can earn on it:
+    one statement."""
+    location_id = location.location_id if location is not None else None
+    if pks is None:
+        rows = await session.execute(_ALL_ENGAGEMENTS, {"location_id": location_id})
+    elif pks:
+        rows = await session.execute(_ENGAGEMENTS, {"location_id": location_id, "pks": list(pks)})
+    else:
+        return {}
+    return {e.id: Choice(e, bool(eligible)) for e, eligible in rows if e.id is not None}
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What an assessment reads before counting claims: none of it changes with nominations, so it is read
+    once, before the claim-limit locks."""
+
+    location: PartnerLocation
+    identifier: Identifier
+    entry: DirectoryEntry
+    limit_key: str
+
+
+async def _facts(
     session: AsyncSession,
-    viewer: Principal,
     question: EligibilityQuestion,
-    now: datetime,
-    engagements: Sequence[Engagement] | None = None,
-    *,
-    field_prefix: Path = ("input",),
-) -> Assessment:
-    """Every engagement's verdict (or those given) for this location and identifier. Raises Problems when the
-    location is not the viewer's or the identifier is malformed."""
-    location = await visible_location(session, viewer, question.location_pk)
+    location: PartnerLocation | None,
+    field_prefix: Path,
+) -> _Facts:
+    """Raises Problems when the location is not the viewer's or the identifier is malformed."""
     if location is None:
         raise Problems(
             [Problem(ErrorCode.NOT_FOUND, (*field_prefix, "locationId"), "No such location of yours.")]
         )
     identifier = _parse(question.id_type, question.id_value, (*field_prefix, "customerIdValue"))
-    entry = await DatabaseDirectory(session).lookup(identifier)
-    key = limit_key(identifier, entry.tenant_id)
-    if engagements is None:
-        engagements = list((await session.execute(select(Engagement).order_by(Engagement.id))).scalars())
-    ids = [e.id for e in engagements if e.id is not None]
-    counts = await claim_counts(session, viewer.partner_id, ids, [key])
-    eligible_ids = await eligible_location_ids(session, ids)
-    market = await _market(session, location.country)
+    # A tenant's domains only matter to the tenant-mismatch rule, which applies to a tenant ID.
+    entry = await DatabaseDirectory(session).lookup(
+        identifier, with_domains=identifier.id_type is CustomerIdType.TENANT_ID
+    )
+    return _Facts(location, identifier, entry, limit_key(identifier, entry.tenant_id))
+
+
+async def _judge(
+    session: AsyncSession,
+    question: EligibilityQuestion,
+    facts: _Facts,
+    choices: Sequence[Choice],
+    counts: dict[tuple[int, str], ClaimCounts],
+    now: datetime,
+) -> Assessment:
+    location, entry, key = facts.location, facts.entry, facts.limit_key
+    wants_payout = question.hours is not None and entry.deal_size is not None
+    market = None
+    if wants_payout and any(c.engagement.pay_type == PayType.VARIABLE for c in choices):
+        market = await _market(session, location.country)
     verdicts = []
-    for engagement in engagements:
+    for choice in choices:
+        engagement = choice.engagement
         assert engagement.id is not None
+        eligible_ids = frozenset([location.location_id]) if choice.location_eligible else frozenset()
         reasons = ineligibility_reasons(
-            engagement_rules(engagement, eligible_ids.get(engagement.id, frozenset())),
+            engagement_rules(engagement, eligible_ids),
             LocationFacts(location.location_id, location.mci_enrolled),
-            identifier.id_type,
+            facts.identifier.id_type,
             entry.facts,
             counts.get((engagement.id, key), NO_CLAIMS),
             now,
         )
         payout = None
-        if (
-            engagement.pay_type == PayType.VARIABLE
-            and question.hours is not None
-            and entry.deal_size is not None
-        ):
+        if market is not None and engagement.pay_type == PayType.VARIABLE:
+            assert question.hours is not None and entry.deal_size is not None
             rules = _variable_pay_rules(engagement)
             if validate_hours(rules, question.hours) is None and market in rules.hourly_rates:
                 payout = proposed_payout(rules, market, question.hours, entry.deal_size)
         verdicts.append(EngagementVerdict(engagement, reasons, payout))
     return Assessment(
         location=location,
-        identifier=identifier,
+        identifier=facts.identifier,
         entry=entry,
         limit_key=key,
         tenant_mismatch_reason_required=tenant_mismatch_reason_required(
-            identifier.id_type, entry.tenant_domains, question.customer_email
+            facts.identifier.id_type, entry.tenant_domains, question.customer_email
         ),
         verdicts=verdicts,
     )
+
+
+async def assess(
+    session: AsyncSession, viewer: Principal, question: EligibilityQuestion, now: datetime
+) -> Assessment:
+    """The preview: every engagement's verdict for this location and identifier. Raises Problems when the
+    location is not the viewer's or the identifier is malformed. The add judges by the same `_judge`."""
+    location = await visible_location(session, viewer, question.location_pk)
+    choices = await _choices(session, location, None)
+    facts = await _facts(session, question, location, ("input",))
+    counts = await claim_counts(session, viewer.partner_id, list(choices), [facts.limit_key])
+    return await _judge(session, question, facts, list(choices.values()), counts, now)
 
 
 # ------------------------------------------------------------------------------------- add and claim customer
@@ -271,25 +343,22 @@ _SELECTION = {  # how each selection problem reads in the API: its code and the 
 }
 
 
-async def _chosen_engagements(
-    session: AsyncSession, command: Nominate
-) -> tuple[list[Engagement], list[Problem]]:
-    """The engagements chosen that exist, in order, without repeats, and the problems of the choice. When the
-    combination itself is wrong, no engagement is returned: judging each one would say nothing useful."""
-    found = await engagements_by_id(session, [pk for pk in command.engagement_pks if pk is not None])
+def _chosen(command: Nominate, found: dict[int, Choice]) -> tuple[list[Choice], list[Problem]]:
+    """The engagements chosen that exist (`found`), in order, without repeats, and the problems of the choice.
+    When the combination itself is wrong, none is returned: judging each one would say nothing useful."""
     problems: list[Problem] = []
-    chosen: list[Engagement] = []
+    chosen: list[Choice] = []
     for index, pk in enumerate(command.engagement_pks):
-        engagement = found.get(pk) if pk is not None else None
-        if engagement is None:
+        choice = found.get(pk) if pk is not None else None
+        if choice is None:
             problems.append(
                 Problem(ErrorCode.NOT_FOUND, ("input", "engagementIds", index), "No such engagement.")
             )
-        elif engagement not in chosen:
-            chosen.append(engagement)
+        elif choice not in chosen:
+            chosen.append(choice)
     if not chosen and problems:
         return [], problems
-    pay_types = [PayType(e.pay_type) for e in chosen]
+    pay_types = [PayType(c.engagement.pay_type) for c in chosen]
     selection = (
         nomination.claim_selection_problems(pay_types)
         if command.claiming
@@ -301,10 +370,13 @@ async def _chosen_engagements(
     if selection:
         return [], problems
     if command.hours is not None:
-        message = validate_hours(_variable_pay_rules(chosen[0]), command.hours)
+        message = validate_hours(_variable_pay_rules(chosen[0].engagement), command.hours)
         if message:
             return [], [*problems, Problem(ErrorCode.HOURS_OUT_OF_RANGE, ("input", "hours"), message)]
     return chosen, problems
+
+
+_LIMIT_LOCK = text("SELECT pg_advisory_xact_lock(:engagement_id, hashtext(:key))")
 
 
 async def _lock_limits(session: AsyncSession, engagement_ids: Sequence[int], key: str) -> None:
@@ -315,7 +387,7 @@ async def _lock_limits(session: AsyncSession, engagement_ids: Sequence[int], key
         return
     for engagement_id in sorted(engagement_ids):  # one order everywhere: no deadlock between two nominations
         await session.execute(
-            text("SELECT pg_advisory_xact_lock(:engagement_id, hashtext(:key))"),
+            _LIMIT_LOCK,
             {"engagement_id": engagement_id, "key": key},
         )
 
@@ -326,11 +398,8 @@ async def _replay(session: AsyncSession, viewer: Principal, command: Nominate) -
         return None
     stored = (
         await session.execute(
-            select(IdempotencyKey).where(
-                IdempotencyKey.user_id == viewer.user_id,
-                IdempotencyKey.operation == command.operation,
-                IdempotencyKey.key == command.idempotency_key,
-            )
+            _IDEMPOTENCY_KEY,
+            {"user_id": viewer.user_id, "operation": command.operation, "key": command.idempotency_key},
         )
     ).scalar_one_or_none()
     if stored is None:
@@ -346,9 +415,25 @@ async def _replay(session: AsyncSession, viewer: Principal, command: Nominate) -
             ]
         )
     customer = await session.get(Customer, stored.result["customerId"])
-    claims = (await session.execute(select(Claim).where(Claim.id.in_(stored.result["claimIds"])))).scalars()  # type: ignore[union-attr]
     assert customer is not None
-    return Nomination(customer, sorted(claims, key=lambda c: stored.result["claimIds"].index(c.id)))
+    # Keys are stored with their claims' numbers (known before the claims are written); keys stored before
+    # that carry the claims' ids.
+    by, wanted = (
+        (col(Claim.claim_number), stored.result["claimNumbers"])
+        if "claimNumbers" in stored.result
+        else (col(Claim.id), stored.result["claimIds"])
+    )
+    claims = {
+        getattr(c, by.key): c for c in (await session.execute(select(Claim).where(by.in_(wanted)))).scalars()
+    }
+    return Nomination(customer, [claims[w] for w in wanted])
+
+
+_CUSTOMER = select(Customer).where(
+    Customer.partner_id == bindparam("partner_id"),
+    Customer.id_type == bindparam("id_type"),
+    Customer.id_value == bindparam("id_value"),
+)
 
 
 async def _customer(
@@ -358,11 +443,12 @@ async def _customer(
     identifier = assessment.identifier
     existing = (
         await session.execute(
-            select(Customer).where(
-                Customer.partner_id == viewer.partner_id,
-                Customer.id_type == identifier.id_type.value,
-                Customer.id_value == identifier.value,
-            )
+            _CUSTOMER,
+            {
+                "partner_id": viewer.partner_id,
+                "id_type": identifier.id_type.value,
+                "id_value": identifier.value,
+            },
         )
     ).scalar_one_or_none()
     if existing is not None:
@@ -419,9 +505,14 @@ async def _known_customer(session: AsyncSession, viewer: Principal, customer_pk:
 
 
 async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate, now: datetime) -> Nomination:
+    """Read what does not change with nominations, lock the claim limits, count, judge, write. A replay of
+    the idempotency key wins over any problem; the claim events are appended last (services/claims.py)."""
     problems = _basic_problems(command)
-    chosen, choice_problems = await _chosen_engagements(session, command)
+    location = await visible_location(session, viewer, command.location_pk)
+    found = await _choices(session, location, [pk for pk in command.engagement_pks if pk is not None])
+    chosen, choice_problems = _chosen(command, found)
     problems += choice_problems
+    facts = known = question = None
     try:
         known = await _known_customer(session, viewer, command.customer_pk) if command.claiming else None
         if known is not None:
@@ -436,15 +527,22 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
             normalise_contact(command.customer_contact).email,
             command.hours,
         )
-        first = await assess(session, viewer, question, now, chosen)  # resolves the identifier's limit key
+        facts = await _facts(session, question, location, ("input",))
     except Problems as error:
-        raise Problems(problems + error.problems) from error
-    await _lock_limits(session, [e.id for e in chosen if e.id is not None], first.limit_key)
+        problems += error.problems
+    engagement_ids = [c.engagement.id for c in chosen if c.engagement.id is not None]
+    if facts is not None:
+        await _lock_limits(session, engagement_ids, facts.limit_key)
     # A twin request with the same idempotency key may have committed while we waited for the locks.
     replayed = await _replay(session, viewer, command)
     if replayed is not None:
         return replayed
-    assessment = await assess(session, viewer, question, now, chosen)  # counted under the locks
+    if facts is None or question is None:
+        raise Problems(problems)
+    counts = await claim_counts(
+        session, viewer.partner_id, engagement_ids, [facts.limit_key]
+    )  # under the locks
+    assessment = await _judge(session, question, facts, chosen, counts, now)
     reason = (command.tenant_mismatch_reason or "").strip() or None
     if assessment.tenant_mismatch_reason_required and reason is None and known is None:
         problems.append(
@@ -470,49 +568,48 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
         raise Problems(problems)
 
     customer = known or await _customer(session, viewer, assessment, command.friendly_name.strip(), now)
-    assert customer.id is not None
-    actor = Actor(ActorKind.PARTNER_USER, viewer.email, viewer.name)
-    result = Nomination(customer)
-    for verdict in assessment.verdicts:
-        engagement = verdict.engagement
-        assert engagement.id is not None and assessment.location.id is not None
-        claim = Claim(
+    assert customer.id is not None and assessment.location.id is not None
+    claims = [
+        Claim(
             claim_number=new_claim_number(now),
             partner_id=viewer.partner_id,
             location_pk=assessment.location.id,
-            engagement_id=engagement.id,
+            engagement_id=verdict.engagement.id,
             customer_id=customer.id,
             friendly_name=command.friendly_name.strip(),
             id_type=assessment.identifier.id_type.value,
             id_value=assessment.identifier.value,
             limit_key=assessment.limit_key,
             tenant_mismatch_reason=reason if assessment.tenant_mismatch_reason_required else None,
-            hours=command.hours if engagement.pay_type == PayType.VARIABLE else None,
+            hours=command.hours if verdict.engagement.pay_type == PayType.VARIABLE else None,
             proposed_payout=verdict.proposed_payout,
-            currency=engagement.currency if verdict.proposed_payout is not None else None,
+            currency=verdict.engagement.currency if verdict.proposed_payout is not None else None,
             customer_contact=contact_record(command.customer_contact),
             partner_contact=contact_record(command.partner_contact),
             created_by_user_id=viewer.user_id,
             created_at=now,
             updated_at=now,
         )
-        await apply_action(
-            session, claim, engagement, ClaimAction.CREATE, actor, now
-        )  # sets its first status
-        result.claims.append(claim)
-    if command.idempotency_key is not None:
+        for verdict in assessment.verdicts
+    ]
+    if (
+        command.idempotency_key is not None
+    ):  # before the claims: their events are the transaction's last writes
         session.add(
             IdempotencyKey(
                 user_id=viewer.user_id,
                 operation=command.operation,
                 key=command.idempotency_key,
                 request_hash=command.fingerprint(),
-                result={"customerId": customer.id, "claimIds": [c.id for c in result.claims]},
+                result={"customerId": customer.id, "claimNumbers": [c.claim_number for c in claims]},
                 created_at=now,
             )
         )
-        await session.flush()
-    return result
+    actor = Actor(ActorKind.PARTNER_USER, viewer.email, viewer.name)
+    for claim, verdict in zip(claims, assessment.verdicts, strict=True):
+        # Sets its first status, writes it (and, with it, what was added above) and appends its event.
+        await apply_action(session, claim, verdict.engagement, ClaimAction.CREATE, actor, now)
+    return Nomination(customer, claims)
 
 
 async def nominate(
@@ -522,8 +619,7 @@ async def nominate(
     for attempt in range(2):
         try:
             async with transaction(sessions, write=True) as session:
-                replayed = await _replay(session, viewer, command)
-                return replayed or await _nominate(session, viewer, command, now)
+                return await _nominate(session, viewer, command, now)
         except Problems as error:
             return error.problems
         except IntegrityError:

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.eligibility import ClaimCounts
@@ -21,6 +21,27 @@ def claim_is_active() -> ColumnElement[bool]:
     return Claim.status.not_in(TERMINAL_STATUSES)  # type: ignore[attr-defined]
 
 
+def _claim_counts_statement():  # type: ignore[no-untyped-def]
+    active = claim_is_active()
+    return (
+        select(
+            Claim.engagement_id,
+            Claim.limit_key,
+            func.sum(case((active, 1), else_=0)),
+            func.sum(case((Claim.status == ClaimStatus.APPROVED.value, 1), else_=0)),
+            func.sum(case((active & (Claim.partner_id == bindparam("partner_id")), 1), else_=0)),
+        )
+        .where(
+            Claim.engagement_id.in_(bindparam("engagements", expanding=True)),  # type: ignore[attr-defined]
+            Claim.limit_key.in_(bindparam("keys", expanding=True)),  # type: ignore[attr-defined]
+        )
+        .group_by(Claim.engagement_id, Claim.limit_key)
+    )
+
+
+_CLAIM_COUNTS = _claim_counts_statement()  # built once; every nomination and Customers page runs it
+
+
 async def claim_counts(
     session: AsyncSession, partner_id: int, engagement_ids: Iterable[int], limit_keys: Iterable[str]
 ) -> dict[tuple[int, str], ClaimCounts]:
@@ -29,17 +50,8 @@ async def claim_counts(
     engagements, keys = sorted(set(engagement_ids)), sorted(set(limit_keys))
     if not engagements or not keys:
         return {}
-    active = claim_is_active()
     rows = await session.execute(
-        select(
-            Claim.engagement_id,
-            Claim.limit_key,
-            func.sum(case((active, 1), else_=0)),
-            func.sum(case((Claim.status == ClaimStatus.APPROVED.value, 1), else_=0)),
-            func.sum(case((active & (Claim.partner_id == partner_id), 1), else_=0)),
-        )
-        .where(Claim.engagement_id.in_(engagements), Claim.limit_key.in_(keys))  # type: ignore[attr-defined]
-        .group_by(Claim.engagement_id, Claim.limit_key)
+        _CLAIM_COUNTS, {"partner_id": partner_id, "engagements": engagements, "keys": keys}
     )
     return {
         (engagement_id, key): ClaimCounts(active=int(a), completed=int(c), active_by_this_partner=int(mine))
