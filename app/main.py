@@ -18,6 +18,7 @@ from app.clock import Clock
 from app.config import Settings, get_settings
 from app.consent_page import consent_routes
 from app.persisted import PersistedQueries
+from app.resolvers import subscriptions
 from app.resolvers.context import Context, build_context
 from app.resolvers.limits import RequestGuards, request_middleware
 from app.resolvers.schema import build_schema
@@ -26,6 +27,10 @@ from app.sse import sse_route
 
 
 class GraphQLApp(RequestGuards, GraphQL[Context, None]):
+    # Live events are delivered as shared, pre-encoded frames (app/resolvers/subscriptions.py).
+    graphql_transport_ws_handler_class = subscriptions.TransportWSHandler
+    graphql_ws_handler_class = subscriptions.LegacyWSHandler
+
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         production = settings.env == "production"

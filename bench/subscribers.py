@@ -5,11 +5,13 @@
 Opens COUNT graphql-transport-ws connections (the token in `connection_init`), one `claimStatusChanged`
 subscription each, prints `READY <seconds to open>` once all are acknowledged and subscribed, records the wall-clock
 receive time of every event, and on a line `STOP` on stdin prints one JSON object: {event id: [occurredAt,
-[receive times…]]}, plus errors."""
+[receive times…]]}, plus errors. Like browsers, the clients offer permessage-deflate; `S6_NO_DEFLATE=1` turns it off
+(to separate the server's per-connection compression cost and zlib memory from the rest)."""
 
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -29,7 +31,11 @@ async def run(url: str, token: str, count: int) -> None:
     async def open_one(i: int) -> None:
         async with gate:
             socket = await connect(
-                url, subprotocols=["graphql-transport-ws"], max_queue=None, open_timeout=60
+                url,
+                subprotocols=["graphql-transport-ws"],
+                max_queue=None,
+                open_timeout=60,
+                compression=None if os.environ.get("S6_NO_DEFLATE") else "deflate",
             )
             await socket.send(
                 json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})

@@ -9,7 +9,8 @@ and after its PostgreSQL listener reconnects.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Hashable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -62,6 +63,44 @@ class Subscriber:
             self._queue.put_nowait(None)
 
 
+class SharedResults:
+    """One computation per (group, event), awaited by every subscriber of the group.
+
+    A group is the subscribers that would compute the same bytes for an event: the same document, variables and
+    visibility (see resolvers/subscriptions.py). Each event's result is computed when the first of them reaches
+    it, with fresh loaders, so it shows the claim as it is at delivery; only the last `keep` events of a group are
+    kept, and a group is dropped with its last member."""
+
+    def __init__(self, keep: int = 32) -> None:
+        self.keep = keep
+        self.computed = 0  # for tests and metrics: how many results were computed (not shared)
+        self._results: dict[Hashable, dict[int, asyncio.Future[str]]] = {}
+        self._members: Counter[Hashable] = Counter()
+
+    def join(self, group: Hashable) -> None:
+        self._members[group] += 1
+
+    def leave(self, group: Hashable) -> None:
+        self._members[group] -= 1
+        if self._members[group] <= 0:
+            del self._members[group]
+            self._results.pop(group, None)
+
+    def get(
+        self, group: Hashable, event_id: int, compute: Callable[[], Awaitable[str]]
+    ) -> asyncio.Future[str]:
+        results = self._results.setdefault(group, {})
+        found = results.get(event_id)
+        if found is None or (found.done() and (found.cancelled() or found.exception() is not None)):
+            # A task of its own: a subscriber cancelled while waiting does not cancel it for the others.
+            found = asyncio.ensure_future(compute())
+            results[event_id] = found
+            self.computed += 1
+            while len(results) > self.keep:
+                del results[min(results)]
+        return found
+
+
 class EventHub:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], poll_seconds: float = 5.0) -> None:
         self.sessions = sessions
@@ -73,6 +112,7 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self.closing = False
         self._none_left = asyncio.Event()
+        self.shared = SharedResults()
 
     @property
     def subscriber_count(self) -> int:

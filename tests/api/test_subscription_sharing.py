@@ -1,0 +1,56 @@
+"""Shared delivery of claimStatusChanged: subscribers alike in document, variables and visibility share one
+execution per event; subscribers who may see other things never receive a result computed for someone else."""
+
+from tests.api.claim_flow import act, consented_claim, new_claim, reviewer_token
+from tests.api.subscriptions import subscribe
+from tests.demo import ADELE, CONTOSO_ADMIN, CONTOSO_SELLER, FABRIKAM_ADMIN
+
+
+async def test_subscribers_alike_share_one_result_and_others_get_their_own(clean_api, smtp):
+    api = clean_api
+    admins = [await subscribe(api.base_url, api.token(CONTOSO_ADMIN)) for _ in range(3)]
+    legacy_admin = await subscribe(api.base_url, api.token(CONTOSO_ADMIN), legacy=True)
+    adele = await subscribe(api.base_url, api.token(ADELE))  # Seattle and London: sees the claim
+    seller = await subscribe(api.base_url, api.token(CONTOSO_SELLER))  # Toronto only: does not
+    fabrikam = await subscribe(api.base_url, api.token(FABRIKAM_ADMIN))  # another partner: does not
+    everyone = [*admins, legacy_admin, adele, seller, fabrikam]
+    try:
+        computed = api.runtime.hub.shared.computed
+        claim_id, _ = await new_claim(api)  # at Seattle
+        created = [await s.event() for s in [*admins, legacy_admin, adele]]
+        assert {(e["claim"]["id"], e["action"], e["claim"]["status"]) for e in created} == {
+            (claim_id, "CREATE", "CUSTOMER_CLAIMED")
+        }
+        assert len({e["cursor"] for e in created}) == 1
+        # One execution for the four admin subscriptions (both protocols carry the same payload), one for Adele.
+        assert api.runtime.hub.shared.computed - computed == 2
+        assert await seller.nothing_within(0.3)
+        assert await fabrikam.nothing_within(0.1)
+
+        # The next event's shared result reads the claim as it is now.
+        await act(api, "cancelClaim", claim_id)
+        cancelled = [await s.event() for s in [*admins, legacy_admin, adele]]
+        assert {(e["action"], e["claim"]["status"]) for e in cancelled} == {("CANCEL", "CANCELED")}
+    finally:
+        for subscription in everyone:
+            await subscription.socket.close()
+
+
+async def test_a_partner_never_receives_the_result_computed_for_a_reviewer(clean_api, smtp):
+    """`actor` differs by who asks: a reviewer sees the reviewer's name, a partner "Microsoft reviewer"."""
+    api = clean_api
+    claim_id = await consented_claim(api, smtp)
+    assert (await act(api, "submitClaim", claim_id))["userErrors"] == []
+    reviewer = await subscribe(api.base_url, reviewer_token(api))
+    partner = await subscribe(api.base_url, api.token(CONTOSO_ADMIN))
+    try:
+        assert (await act(api, "startClaimReview", claim_id, token=reviewer_token(api)))["userErrors"] == []
+        seen_by_reviewer = await reviewer.event()
+        seen_by_partner = await partner.event()
+        assert seen_by_reviewer["id"] == seen_by_partner["id"]
+        assert seen_by_reviewer["actor"] == {"kind": "REVIEWER", "name": "Rita Reviewer"}
+        assert seen_by_partner["actor"] == {"kind": "REVIEWER", "name": "Microsoft reviewer"}
+        assert seen_by_partner["claim"]["status"] == seen_by_reviewer["claim"]["status"] == "UNDER_REVIEW"
+    finally:
+        await reviewer.socket.close()
+        await partner.socket.close()
