@@ -8,6 +8,7 @@ caller applies it only once `deadline_for` has passed.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from types import MappingProxyType
 
 from app.domain.enums import ActorKind, ClaimAction, ClaimStatus, TerminalCategory
@@ -184,6 +185,11 @@ def next_status(state: ClaimState, action: ClaimAction, actor: ActorKind) -> Cla
 
 def available_actions(state: ClaimState, actor: ActorKind) -> list[ClaimAction]:
     """What `actor` may do now, in ClaimAction order. Clock actions are listed regardless of deadlines."""
+    return list(_available(state, actor))
+
+
+@cache  # a few dozen (state, actor) pairs; the Customers page asks for every row
+def _available(state: ClaimState, actor: ActorKind) -> tuple[ClaimAction, ...]:
     actions = []
     for action in ClaimAction:
         try:
@@ -191,7 +197,7 @@ def available_actions(state: ClaimState, actor: ActorKind) -> list[ClaimAction]:
         except TransitionNotAllowed:
             continue
         actions.append(action)
-    return actions
+    return tuple(actions)
 
 
 def expiry_action_for(status: ClaimStatus) -> ClaimAction | None:

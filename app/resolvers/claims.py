@@ -11,6 +11,7 @@ from app.resolvers.context import Info
 from app.resolvers.customers import Customer, CustomerIdentifier
 from app.resolvers.engagements import Engagement, Money
 from app.resolvers.enums import ActorKind, ClaimAction, ClaimStatus, CustomerIdType, TerminalCategory
+from app.resolvers.loaders import now_or_later
 from app.resolvers.partners import PartnerLocation
 from app.resolvers.relay import (
     After,
@@ -166,13 +167,16 @@ class Claim(Node):
         return PartnerLocation.from_model(await info.context.loaders.location.load(self.row.location_pk))
 
     @strawberry.field(description="The consent request; null until consent was first sent.")
-    async def consent_request(
+    def consent_request(
         self, info: Info
     ) -> Annotated["ConsentRequest", strawberry.lazy("app.resolvers.consent")] | None:
         from app.resolvers.consent import ConsentRequest
 
-        row = await info.context.loaders.consent_request.load(self.row.id)
-        return ConsentRequest.from_model(row) if row else None
+        return now_or_later(  # type: ignore[return-value]
+            info.context.loaders.consent_request,
+            self.row.id,
+            lambda row: ConsentRequest.from_model(row) if row else None,
+        )
 
     @strawberry.field(description="Everything that happened to the claim, oldest first.")
     async def history(

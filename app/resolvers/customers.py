@@ -1,10 +1,14 @@
 """Customers as a partner knows them, and their identifiers."""
 
+from typing import Any
+
 import strawberry
+from sqlalchemy import Row
 
 from app import models
 from app.resolvers.context import Info
 from app.resolvers.enums import CustomerIdType
+from app.resolvers.loaders import now_or_later
 from app.resolvers.relay import Node, to_global_id
 
 
@@ -35,9 +39,8 @@ class Customer(Node):
     pk: strawberry.Private[int]
 
     @strawberry.field(description="Every identifier known for this customer: the nominating one first.")
-    async def identifiers(self, info: Info) -> list[CustomerIdentifier]:
-        rows = await info.context.loaders.customer_identifiers.load(self.pk)
-        return [CustomerIdentifier(id_type=CustomerIdType(r.id_type), value=r.value) for r in rows]
+    def identifiers(self, info: Info) -> list[CustomerIdentifier]:
+        return now_or_later(info.context.loaders.customer_identifiers, self.pk, _identifiers)  # type: ignore[return-value]
 
     @classmethod
     def from_model(cls, row: models.Customer) -> "Customer":
@@ -49,3 +52,7 @@ class Customer(Node):
             tenant_id=row.tenant_id,
             identifier=CustomerIdentifier(id_type=CustomerIdType(row.id_type), value=row.id_value),
         )
+
+
+def _identifiers(rows: list[Row[Any]]) -> list[CustomerIdentifier]:
+    return [CustomerIdentifier(id_type=CustomerIdType(r.id_type), value=r.value) for r in rows]

@@ -2,8 +2,9 @@
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, func, select
+from sqlalchemy import ColumnElement, Row, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.eligibility import ClaimCounts
@@ -78,17 +79,16 @@ async def customers_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int
     return {c.id: c for c in rows if c.id is not None}
 
 
-async def identifiers_by_customer(
-    session: AsyncSession, ids: Iterable[int]
-) -> dict[int, list[CustomerIdentifier]]:
-    rows = (
-        await session.execute(
-            select(CustomerIdentifier)
-            .where(CustomerIdentifier.customer_id.in_(list(ids)))  # type: ignore[attr-defined]
-            .order_by(CustomerIdentifier.id)
-        )
-    ).scalars()
-    found: dict[int, list[CustomerIdentifier]] = defaultdict(list)
+async def identifiers_by_customer(session: AsyncSession, ids: Iterable[int]) -> dict[int, list[Row[Any]]]:
+    """Each customer's identifiers (`id_type`, `value`), in the order they were recorded: plain rows, as a page
+    asks for a hundred customers' at once."""
+    identifier = CustomerIdentifier.__table__  # type: ignore[attr-defined]
+    rows = await session.execute(
+        select(identifier.c.customer_id, identifier.c.id_type, identifier.c.value)
+        .where(identifier.c.customer_id.in_(list(ids)))
+        .order_by(identifier.c.id)
+    )
+    found: dict[int, list[Row[Any]]] = defaultdict(list)
     for row in rows:
         found[row.customer_id].append(row)
     return found

@@ -103,6 +103,21 @@ async def test_documents_past_the_token_limit_are_refused_with_their_code(api):
     assert refused.error_codes == ["MAX_TOKENS_EXCEEDED"] and refused.body["data"] is None
 
 
+async def test_documents_sent_again_meet_the_same_checks(api):
+    """Parsed documents are remembered (limits.TokenLimit): a repeat gets the same answer, and what failed to
+    parse fails again with its code."""
+    query = "{ engagements(first: 2) { edges { node { key } } } }"
+    first = await api.graphql(query, as_user=CONTOSO_ADMIN)
+    again = await api.graphql(query, as_user=CONTOSO_ADMIN)
+    assert first.body["data"]["engagements"]["edges"] and again.body["data"] == first.body["data"]
+    too_long = "{ nodes(ids: [" + " ".join(['"a"'] * 1990) + "]) { id } }"
+    for _ in range(2):
+        refused = await api.graphql(too_long, as_user=CONTOSO_ADMIN)
+        assert refused.error_codes == ["MAX_TOKENS_EXCEEDED"]
+        broken = await api.graphql("{ engagements(first: 2) { edges ", as_user=CONTOSO_ADMIN)
+        assert broken.error_codes == ["GRAPHQL_PARSE_FAILED"]
+
+
 async def test_an_operation_over_the_cost_budget_is_refused_before_it_runs(api):
     query = """{ engagements(first: 100) { edges { node { key
         customers(tab: ELIGIBLE, first: 100) { edges { node { id identifiers { value } } } } } } } }"""
