@@ -95,8 +95,8 @@ async def apply_action(
     now: datetime,
     *,
     comment: str | None = None,
-) -> ClaimEvent:
-    """Apply `action` to `claim` (CREATE for a new, unsaved claim) and append its event.
+) -> int:
+    """Apply `action` to `claim` (CREATE for a new, unsaved claim) and append its event; returns the event's id.
 
     Raises lifecycle.TransitionNotAllowed when the action is not open, ClaimChanged when a concurrent writer won.
     On PostgreSQL the event-log lock is held from here until the caller's transaction ends: make this the
@@ -143,10 +143,9 @@ async def apply_action(
         event_id = (await session.execute(_APPEND_IN_ORDER, values)).scalar_one()
     else:  # SQLite writers are already one at a time
         event_id = (await session.execute(_APPEND, values)).scalar_one()
-    session.info[EVENTS_WRITTEN] = (
-        True  # wakes this process's event hub after the commit (db.session_factory)
-    )
-    return ClaimEvent(id=event_id, **values)
+    # Wakes this process's event hub after the commit (db.session_factory).
+    session.info[EVENTS_WRITTEN] = True
+    return int(event_id)
 
 
 def claim_state(claim: Claim) -> ClaimState:

@@ -224,10 +224,10 @@ async def respond(
             name = f"{contact.get('firstName', '')} {contact.get('lastName', '')}".strip() or None
             actor = Actor(ActorKind.CUSTOMER, request.recipient_email, name)
             action = ClaimAction.ACCEPT_CONSENT if decision == ACCEPT else ClaimAction.DECLINE_CONSENT
-            await apply_action(session, claim, opened.engagement, action, actor, now)
             request.responded_at = now
             request.response = decision
-            session.add(request)
+            session.add(request)  # written with the claim: its event is the transaction's last write
+            await apply_action(session, claim, opened.engagement, action, actor, now)
             return ConsentAnswer(decision == ACCEPT, opened.engagement.name, opened.partner.name)
     except Problems as error:
         return error.problems
