@@ -171,9 +171,10 @@ async def _candidates(
 ) -> list[Row[Any]]:
     """The partner's known customers (and, `with_active`, those with a visible active claim here), each with
     whether it is known (`known`), by id (`descending`: from the highest), strictly between `after` and `before`,
-    at most `limit`. One statement; plain rows with the customer's columns (no ORM objects: a partner may know
-    thousands). Correlated EXISTS over indexes (`ix_claim_partner_consented`, `ix_claim_engagement_partner_customer`,
-    `ix_customer_partner_key`), so a LIMIT stops the scan early."""
+    at most `limit`. One statement; plain rows with what judging needs (`id`, `id_type`, `id_value`, `known`):
+    a partner may know thousands, and only the page's rows are read whole (`_page_rows`). Correlated EXISTS over
+    indexes (`ix_claim_partner_consented`, `ix_claim_engagement_partner_customer`, `ix_customer_partner_key`), so a
+    LIMIT stops the scan early."""
     known = exists().where(
         col(Claim.customer_id) == col(Customer.id),
         col(Claim.partner_id) == viewer.partner_id,
@@ -188,7 +189,7 @@ async def _candidates(
             claim_is_active(),
         )
         wanted = or_(known, active_here)
-    statement = select(*CUSTOMER.c, known.label("known")).where(
+    statement = select(CUSTOMER.c.id, CUSTOMER.c.id_type, CUSTOMER.c.id_value, known.label("known")).where(
         col(Customer.partner_id) == viewer.partner_id, wanted
     )
     if search:
@@ -205,16 +206,16 @@ async def _candidates(
 
 async def _active_claims_here(
     session: AsyncSession, viewer: Principal, engagement_id: int, customer_ids: Sequence[int] | None = None
-) -> dict[int, Row[Any]]:
-    """The viewer's visible active claims on the engagement (plain rows), of these customers (None: all), by
+) -> dict[int, int]:
+    """The ids of the viewer's visible active claims on the engagement, of these customers (None: all), by
     customer (the newest if ever more than one)."""
-    statement = select(CLAIM).where(
+    statement = select(CLAIM.c.customer_id, CLAIM.c.id).where(
         _visible(viewer), col(Claim.engagement_id) == engagement_id, claim_is_active()
     )
     if customer_ids is not None:
         statement = statement.where(col(Claim.customer_id).in_(customer_ids))
     rows = await session.execute(statement.order_by(col(Claim.id)))
-    return {claim.customer_id: claim for claim in rows}
+    return {customer_id: claim_id for customer_id, claim_id in rows}
 
 
 async def _eligibility(
@@ -274,11 +275,11 @@ def window(rows: Sequence[K], request: PageRequest) -> Page[K]:
 
 
 class _Decided(NamedTuple):
-    """A row's place on the tab, before its actions and deadline are worked out (only the page's rows are)."""
+    """A row's place on the tab: its customer (`key`), the id of its claim, its reasons. Only the page's rows are
+    then read whole, with their actions and deadline (`_page_rows`)."""
 
     key: int
-    customer: Row[Any]
-    claim: Row[Any] | None
+    claim_id: int | None
     reasons: list[IneligibilityReason]
 
 
@@ -288,7 +289,7 @@ async def _decide(
     engagement: Engagement,
     tab: CustomersTab,
     candidates: Sequence[Row[Any]],
-    claims: dict[int, Row[Any]],
+    claims: dict[int, int],
     now: datetime,
 ) -> list[_Decided]:
     """The candidates that are on the tab, in the candidates' order, with their claim and (INELIGIBLE) reasons."""
@@ -299,18 +300,18 @@ async def _decide(
     pay_type = PayType(engagement.pay_type)
     decided = []
     for customer in candidates:
-        claim = claims.get(customer.id)
-        if claim is not None:
+        claim_id = claims.get(customer.id)
+        if claim_id is not None:
             if eligible_tab:
-                decided.append(_Decided(customer.id, customer, claim, []))
+                decided.append(_Decided(customer.id, claim_id, []))
             continue
         if not customer.known:  # its active claim ended between our two reads
             continue
         found = reasons[customer.id]
         if eligible_tab and not found:
-            decided.append(_Decided(customer.id, customer, None, []))
+            decided.append(_Decided(customer.id, None, []))
         elif not eligible_tab and found:
-            decided.append(_Decided(customer.id, customer, None, reasons_shown(pay_type, found)))
+            decided.append(_Decided(customer.id, None, reasons_shown(pay_type, found)))
     return decided
 
 
@@ -425,18 +426,25 @@ async def _customer_tab(
         page = await _decided_page(session, viewer, engagement, tab, search, request, now)
     # The same rule claimCustomer applies: known customers are claimed for fixed-pay engagements only.
     may_claim = eligible_tab and not claim_selection_problems([PayType(engagement.pay_type)])
-    rows = [
-        _row(
-            row.key,
-            row.customer,
-            row.claim,
-            now,
-            reasons=row.reasons,
-            actions=row_actions(row.claim, may_claim=may_claim) if eligible_tab else None,
-        )
-        for row in page.items
-    ]
+    customers, claims = await _page_rows(session, page.items)
+    rows = []
+    for row in page.items:
+        claim = claims[row.claim_id] if row.claim_id is not None else None
+        actions = row_actions(claim, may_claim=may_claim) if eligible_tab else None
+        rows.append(_row(row.key, customers[row.key], claim, now, reasons=row.reasons, actions=actions))
     return Page(rows, page.keys, page.has_next, page.has_previous, page.total)
+
+
+async def _page_rows(
+    session: AsyncSession, decided: Sequence[_Decided]
+) -> tuple[dict[int, Row[Any]], dict[int, Row[Any]]]:
+    """The page's customers and claims, whole, as plain rows: one statement each."""
+    if not decided:
+        return {}, {}
+    customers = await session.execute(select(CUSTOMER).where(CUSTOMER.c.id.in_([row.key for row in decided])))
+    claim_ids = [row.claim_id for row in decided if row.claim_id is not None]
+    claims = await session.execute(select(CLAIM).where(CLAIM.c.id.in_(claim_ids))) if claim_ids else []
+    return {c.id: c for c in customers}, {c.id: c for c in claims}
 
 
 async def _complete_tab(
