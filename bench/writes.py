@@ -155,9 +155,67 @@ async def limit_check(database_url: str) -> dict[str, Any]:
     }
 
 
+COUNTED_TENANT = RUNS * CLIENTS * FRESH_PER_CLIENT - 100  # past every run's and scenario 6's tenants
+
+
+async def add_statements(database_url: str) -> dict[str, Any]:
+    """SQL statements of one addCustomer, in-process (the request's own, not the server's background tasks):
+    a new customer, then the same customer for another engagement. The first add only warms up."""
+    from sqlalchemy import event
+
+    from app.config import Settings
+    from app.main import create_app
+    from bench.addload import variables
+    from bench.queries import ADD_CUSTOMER
+
+    app = create_app(Settings(database_url=database_url, sweep_interval_seconds=3600))
+    runtime = app.state.runtime
+    background = {"deadline-sweeper", "mci-mail-sender", "event-hub", "pg-listener"}
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        task = asyncio.current_task()
+        if task is None or task.get_name() not in background:
+            seen.append(" ".join(statement.split())[:90])
+
+    writer = writer_email(CLIENTS)
+    location = gid("PartnerLocation", (await _locations(database_url))[writer])
+    headers = {"Authorization": f"Bearer {token(writer)}", "Content-Type": "application/json"}
+    counted: dict[str, Any] = {}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        for name, tenant, engagement in (
+            ("warm_up", COUNTED_TENANT, FRESH_ENGAGEMENTS[0]),
+            ("new_customer", COUNTED_TENANT + 1, FRESH_ENGAGEMENTS[0]),
+            ("known_customer", COUNTED_TENANT + 1, FRESH_ENGAGEMENTS[1]),
+        ):
+            domain, _ = fresh_tenant(tenant)
+            payload = {
+                "query": ADD_CUSTOMER,
+                "variables": variables(location, "DOMAIN_NAME", domain, domain, engagement),
+            }
+            seen.clear()
+            event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
+            answer = (await client.post("/graphql", json=payload, headers=headers)).json()
+            event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
+            if not answer["data"]["addCustomer"]["claims"]:
+                raise RuntimeError(f"counted add made nothing: {answer}")
+            if name != "warm_up":
+                counted[name] = len(seen)
+                counted[f"{name}_statements"] = list(seen)
+    await runtime.engine.dispose()
+    return counted
+
+
 def scenario5(server_factory, database_url: str, seconds: float) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     os.environ["MCI_BENCH_WRITES_DB"] = database_url
     result: dict[str, Any] = {"seconds": seconds, "clients": CLIENTS}
+    result["statements_per_add"] = asyncio.run(add_statements(database_url))
+    print(
+        "(5) statements per add: "
+        f"{ {k: v for k, v in result['statements_per_add'].items() if isinstance(v, int)} }",
+        flush=True,
+    )
     for run, workers in ((1, 1), (2, 2)):
         server = server_factory("app.main:create_app", database_url, workers=workers).wait()
         try:
