@@ -504,9 +504,24 @@ async def _known_customer(session: AsyncSession, viewer: Principal, customer_pk:
     return customer
 
 
-async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate, now: datetime) -> Nomination:
-    """Read what does not change with nominations, lock the claim limits, count, judge, write. A replay of
-    the idempotency key wins over any problem; the claim events are appended last (services/claims.py)."""
+async def _refuse(
+    session: AsyncSession, viewer: Principal, command: Nominate, problems: list[Problem], looked_up: bool
+) -> Nomination:
+    """Problems, unless the idempotency key was used before: its first result wins over any problem."""
+    replayed = None if looked_up else await _replay(session, viewer, command)
+    if replayed is None:
+        raise Problems(problems)
+    return replayed
+
+
+async def _nominate(
+    session: AsyncSession, viewer: Principal, command: Nominate, now: datetime, *, retry: bool = False
+) -> Nomination:
+    """Read what does not change with nominations, lock the claim limits, count, judge, write; the claim
+    events are appended last (services/claims.py).
+
+    A replay of the idempotency key wins over any problem. The stored key is read only when there is a problem
+    or on a `retry`: with no problem, a stored key makes the new key's INSERT fail, and `nominate` retries."""
     problems = _basic_problems(command)
     location = await visible_location(session, viewer, command.location_pk)
     found = await _choices(session, location, [pk for pk in command.engagement_pks if pk is not None])
@@ -533,15 +548,13 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
     engagement_ids = [c.engagement.id for c in chosen if c.engagement.id is not None]
     if facts is not None:
         await _lock_limits(session, engagement_ids, facts.limit_key)
-    # A twin request with the same idempotency key may have committed while we waited for the locks.
-    replayed = await _replay(session, viewer, command)
+    replayed = await _replay(session, viewer, command) if retry else None
     if replayed is not None:
         return replayed
     if facts is None or question is None:
-        raise Problems(problems)
-    counts = await claim_counts(
-        session, viewer.partner_id, engagement_ids, [facts.limit_key]
-    )  # under the locks
+        return await _refuse(session, viewer, command, problems, looked_up=retry)
+    # Counted under the locks, in a statement that starts after them: it sees every claim a twin committed.
+    counts = await claim_counts(session, viewer.partner_id, engagement_ids, [facts.limit_key])
     assessment = await _judge(session, question, facts, chosen, counts, now)
     reason = (command.tenant_mismatch_reason or "").strip() or None
     if assessment.tenant_mismatch_reason_required and reason is None and known is None:
@@ -565,7 +578,7 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
                 )
             )
     if problems:
-        raise Problems(problems)
+        return await _refuse(session, viewer, command, problems, looked_up=retry)
 
     customer = known or await _customer(session, viewer, assessment, command.friendly_name.strip(), now)
     assert customer.id is not None and assessment.location.id is not None
@@ -592,9 +605,8 @@ async def _nominate(session: AsyncSession, viewer: Principal, command: Nominate,
         )
         for verdict in assessment.verdicts
     ]
-    if (
-        command.idempotency_key is not None
-    ):  # before the claims: their events are the transaction's last writes
+    # Before the claims (their events are the transaction's last writes). A key used before fails the INSERT.
+    if command.idempotency_key is not None:
         session.add(
             IdempotencyKey(
                 user_id=viewer.user_id,
@@ -619,12 +631,12 @@ async def nominate(
     for attempt in range(2):
         try:
             async with transaction(sessions, write=True) as session:
-                return await _nominate(session, viewer, command, now)
+                return await _nominate(session, viewer, command, now, retry=attempt > 0)
         except Problems as error:
             return error.problems
         except IntegrityError:
-            # A racing twin committed first: the same idempotency key (replayed on retry), the same new customer
-            # nominated for another engagement (found on retry), or the one-active-claim index.
+            # The idempotency key was used before (replayed on retry), or a racing twin committed first: the
+            # same new customer nominated for another engagement (found on retry), or the one-active-claim index.
             if attempt == 1:
                 return [
                     Problem(

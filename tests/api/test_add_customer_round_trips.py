@@ -1,11 +1,11 @@
-"""addCustomer's cost in the database: one assessment, one replay lookup, and the claim events appended last.
-Also: an idempotency key stored before keys carried claim numbers still replays."""
+"""addCustomer's cost in the database: one assessment, no replay lookup for a new idempotency key, the claim
+events appended last. Also: replays the lookup no longer precedes, and keys stored with claim ids."""
 
 import json
 
 from sqlalchemy import text
 
-from tests.api.nominating import add, pk, row_counts
+from tests.api.nominating import add, pk, row_counts, set_status
 from tests.demo import CONTOSO_ADMIN, NORTHWIND_DOMAIN, NORTHWIND_TENANT, SEATTLE
 
 
@@ -29,7 +29,7 @@ async def test_an_add_judges_once_and_appends_its_events_last(clean_api):
     assert payload["userErrors"] == [] and len(payload["claims"]) == 2
     writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "WITH", "UPDATE"))]
     assert _count(statements, "FROM directory_domain") == 1  # the directory, read once (no domains wanted)
-    assert _count(statements, "FROM idempotency_key") == 1  # the replay lookup, after the limit locks
+    assert _count(statements, "FROM idempotency_key") == 0  # a new key: its INSERT is the check
     assert _count(statements, "GROUP BY claim.engagement_id, claim.limit_key") == 1  # counted once, locked
     assert _count(statements, "FROM country_market") == 0  # fixed pay: no payout, no market
     # The events are the transaction's last writes: everything else is written before the first of them.
@@ -77,3 +77,28 @@ async def test_a_key_stored_with_claim_ids_still_replays_its_result(clean_api):
         (c["id"], c["claimNumber"]) for c in first["claims"]
     ]
     assert await row_counts(api) == counts
+
+
+async def test_a_replay_with_nothing_in_its_way_still_gets_the_first_result(clean_api):
+    """The first claims ended, so the same input would be accepted again: the key's first result still wins,
+    and nothing more is made."""
+    api = clean_api
+    arguments = {
+        "location": SEATTLE,
+        "id_type": "DOMAIN_NAME",
+        "id_value": NORTHWIND_DOMAIN,
+        "engagements": ["copilot-readiness-assessment", "teams-phone-deployment"],
+        "idempotencyKey": "add-after-cancel",
+    }
+    first = await add(api, CONTOSO_ADMIN, **arguments)
+    assert first["userErrors"] == []
+    for claim in first["claims"]:
+        await set_status(api, claim["id"], "CANCELED")
+    counts = await row_counts(api)
+    with api.statements() as statements:
+        again = await add(api, CONTOSO_ADMIN, **arguments)
+    assert again["userErrors"] == []
+    assert [c["id"] for c in again["claims"]] == [c["id"] for c in first["claims"]]
+    assert again["customer"]["id"] == first["customer"]["id"]
+    assert await row_counts(api) == counts
+    assert _count(statements, "FROM idempotency_key") == 1  # looked up on the retry after the INSERT failed
