@@ -184,6 +184,9 @@ async def claim_status_changed(
     socket = context.request
     shared = _Shared(info, target, who) if target is not None and isinstance(socket, WebSocket) else None
 
+    # The connection's loaders (eight DataLoaders, ~100 objects the garbage collector walks, per subscription) are
+    # not used by live events: build them only if the connection asks for one.
+    context.loaders = _LazyLoaders(runtime.sessions)  # type: ignore[assignment]
     subscriber = runtime.hub.subscribe(accepts, runtime.settings.subscription_buffer)
     if shared is not None:
         runtime.hub.shared.join(shared.group)
