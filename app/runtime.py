@@ -16,6 +16,7 @@ from app.events.hub import EventHub
 from app.events.postgres import PostgresListener
 from app.mail import MailSender
 from app.services import expiry
+from app.services.customers_page import TabJudgements
 
 log = logging.getLogger("mci.sweeper")
 
@@ -29,6 +30,7 @@ class Runtime:
     verifier: TokenVerifier = field(init=False)
     mail_sender: MailSender = field(init=False)
     hub: EventHub = field(init=False)
+    judgements: TabJudgements = field(default_factory=TabJudgements, init=False)  # Customers page totals
     listener: PostgresListener | None = field(default=None, init=False)
     draining: bool = field(default=False, init=False)  # shutting down: not ready, subscriptions closed
     # For metrics: sweeper rounds, the failed ones, and the claims they expired.

@@ -62,7 +62,15 @@ def create_app() -> Starlette:
                 )
             ).scalar_one()
             found = await customers_page(
-                session, viewer, engagement, CustomersTab.ELIGIBLE, None, wanted, now, with_total=with_total
+                session,
+                viewer,
+                engagement,
+                CustomersTab.ELIGIBLE,
+                None,
+                wanted,
+                now,
+                with_total=with_total,
+                judgements=runtime.judgements,
             )
         customer_ids = [row.customer.id for row in found.items]
         claim_ids = [row.claim.id for row in found.items if row.claim is not None]

@@ -1,7 +1,13 @@
 """SQLModel tables, nothing else. Importing this package registers every table on `SQLModel.metadata`."""
 
 from app.models.claim import Claim, ClaimEvent, ConsentRequest, Customer, CustomerIdentifier, IdempotencyKey
-from app.models.directory import DirectoryDomain, DirectoryOpportunity, DirectorySubscription, DirectoryTenant
+from app.models.directory import (
+    DirectoryDomain,
+    DirectoryOpportunity,
+    DirectorySubscription,
+    DirectoryTenant,
+    ReferenceDataVersion,
+)
 from app.models.engagement import CountryMarket, Engagement, EngagementLocation
 from app.models.mail import MailMessage
 from app.models.partner import PartnerAccount, PartnerLocation, PartnerUser, RoleAssignment
@@ -24,5 +30,6 @@ __all__ = [
     "PartnerAccount",
     "PartnerLocation",
     "PartnerUser",
+    "ReferenceDataVersion",
     "RoleAssignment",
 ]

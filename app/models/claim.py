@@ -131,15 +131,18 @@ class ClaimEvent(SQLModel, table=True):
 
     __tablename__ = "claim_event"
     # AUTOINCREMENT on SQLite: an id is never reused, even after deletes, so a cursor never points twice.
+    # Per engagement and per partner in id order: a feed's replay, and the latest change a Customers page
+    # judgement depends on (services/customers_page.py, `TabJudgements`).
     __table_args__ = (
         Index("ix_claim_event_engagement", "engagement_id", "id"),
+        Index("ix_claim_event_partner", "partner_id", "id"),
         {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
     claim_id: int = Field(foreign_key="claim.id", index=True)
     engagement_id: int = Field(foreign_key="engagement.id")
-    partner_id: int = Field(foreign_key="partner_account.id", index=True)
+    partner_id: int = Field(foreign_key="partner_account.id")
     action: str = Field(max_length=40)
     from_status: str | None = Field(default=None, max_length=40)
     to_status: str = Field(max_length=40)

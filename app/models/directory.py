@@ -39,3 +39,13 @@ class DirectoryOpportunity(SQLModel, table=True):
     deal_size: Decimal = Field(sa_column=Column(Numeric(16, 2), nullable=False))
     currency: str = Field(default="USD", max_length=3)
     status: str = Field(max_length=10)
+
+
+class ReferenceDataVersion(SQLModel, table=True):
+    """One row, counting imports of reference data (directory, engagements, partners): what was judged from them
+    before a later count is out of date (services/customers_page.py, `TabJudgements`)."""
+
+    __tablename__ = "reference_data_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0)

@@ -129,6 +129,7 @@ async def resolve_customers(
             request,
             context.runtime.clock.now(),
             with_total=with_total,
+            judgements=context.runtime.judgements,
         )
         # What the rows' fields will ask for, read now for the whole page (one statement each), so those fields
         # resolve at once instead of waiting on a loader row by row (loaders.now_or_later).

@@ -25,9 +25,14 @@ order, through indexes (migration 0002); the rule decides which of them are on t
   page and with how sparse the tab is among the candidates (about four statements per chunk, log2(1/density) + 1
   chunks), not with K.
 COMPLETE is a keyset page in SQL (`pagination.keyset_page`), total included.
+
+A judged tab (with the total) is kept and reused while nothing it was judged from changed (`TabJudgements`): the
+first page of a tab costs the partner's K known customers, the next pages and the next reads cost one more
+statement than the page.
 """
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -37,11 +42,11 @@ from sqlalchemy import ColumnElement, Row, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.domain.eligibility import NO_CLAIMS, customer_reasons, reasons_shown
+from app.domain.eligibility import NO_CLAIMS, accepts_claims, customer_reasons, reasons_shown
 from app.domain.enums import ActorKind, ClaimAction, CustomerIdType, IneligibilityReason, PayType
 from app.domain.identifiers import Identifier, limit_key
 from app.domain.nomination import claim_selection_problems
-from app.models import Claim, Customer, CustomerIdentifier, Engagement
+from app.models import Claim, ClaimEvent, Customer, CustomerIdentifier, Engagement, ReferenceDataVersion
 from app.services import claims as claim_service
 from app.services.catalogue import engagement_rules
 from app.services.directory import DatabaseDirectory
@@ -315,6 +320,87 @@ async def _decide(
     return decided
 
 
+class TabJudgements:
+    """Whole ELIGIBLE and INELIGIBLE tabs as last judged (which customers are on the tab, with their claim's id
+    and reasons; never the rows, which every page reads afresh), for the pages that show the total.
+
+    A judgement holds while its *change mark* stands: the latest claim event on the engagement (any partner's:
+    claim counts, active claims here) and of the partner (any engagement: which customers it knows, as claims are
+    created and consented only with an event), and the count of reference-data imports (directory, engagement
+    rules, locations). The clock enters a judgement only as whether the engagement still takes claims, which is
+    part of the key with the viewer's partner and locations, the tab and the search. The mark is read before the
+    judgement, so a change committed in between makes the kept judgement newer than its mark, never older.
+    One per process (`Runtime.judgements`); bounded, the least recently used dropped first."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._kept: OrderedDict[Hashable, tuple[tuple[Any, ...], list[_Decided]]] = OrderedDict()
+
+    def get(self, key: Hashable, mark: tuple[Any, ...]) -> list[_Decided] | None:
+        kept = self._kept.get(key)
+        if kept is None or kept[0] != mark:
+            return None
+        self._kept.move_to_end(key)
+        return kept[1]
+
+    def clear(self) -> None:
+        """Forget every judgement: for writes that bypass the claim event log (tests writing a scene)."""
+        self._kept.clear()
+
+    def put(self, key: Hashable, mark: tuple[Any, ...], decided: list[_Decided]) -> None:
+        self._kept[key] = (mark, decided)
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+
+
+async def _change_mark(session: AsyncSession, engagement_id: int, partner_id: int) -> tuple[Any, ...]:
+    """What a judgement of this engagement's tabs for this partner depends on (`TabJudgements`): one statement,
+    two backward index scans (`ix_claim_event_engagement`, `ix_claim_event_partner`) and a one-row table."""
+    events = ClaimEvent.__table__  # type: ignore[attr-defined]
+    latest_here = select(func.max(events.c.id)).where(events.c.engagement_id == engagement_id)
+    latest_mine = select(func.max(events.c.id)).where(events.c.partner_id == partner_id)
+    imports = select(ReferenceDataVersion.version).where(ReferenceDataVersion.id == 1)
+    row = await session.execute(
+        select(latest_here.scalar_subquery(), latest_mine.scalar_subquery(), imports.scalar_subquery())
+    )
+    return tuple(row.one())
+
+
+async def _whole_tab(
+    session: AsyncSession,
+    viewer: Principal,
+    engagement: Engagement,
+    tab: CustomersTab,
+    search: str | None,
+    now: datetime,
+    judgements: TabJudgements | None,
+) -> list[_Decided]:
+    """Every row of the tab, judged (or as judged before, when nothing it depends on changed since)."""
+    assert engagement.id is not None
+    key = (
+        engagement.id,
+        viewer.partner_id,
+        frozenset(viewer.location_pks),
+        tab,
+        search,
+        accepts_claims(engagement.claims_open_until, now),
+    )
+    mark: tuple[Any, ...] = ()
+    if judgements is not None:
+        mark = await _change_mark(session, engagement.id, viewer.partner_id)
+        if (kept := judgements.get(key, mark)) is not None:
+            return kept
+    candidates = await _candidates(
+        session, viewer, engagement.id, search, with_active=tab is CustomersTab.ELIGIBLE
+    )
+    claims = await _active_claims_here(session, viewer, engagement.id)
+    decided = await _decide(session, viewer, engagement, tab, candidates, claims, now)
+    if judgements is not None:
+        judgements.put(key, mark, decided)
+    return decided
+
+
 async def _scan(
     session: AsyncSession,
     viewer: Principal,
@@ -415,13 +501,12 @@ async def _customer_tab(
     request: PageRequest,
     now: datetime,
     with_total: bool,
+    judgements: TabJudgements | None,
 ) -> Page[CustomerRow]:
     assert engagement.id is not None
     eligible_tab = tab is CustomersTab.ELIGIBLE
     if with_total:
-        candidates = await _candidates(session, viewer, engagement.id, search, with_active=eligible_tab)
-        claims = await _active_claims_here(session, viewer, engagement.id)
-        page = window(await _decide(session, viewer, engagement, tab, candidates, claims, now), request)
+        page = window(await _whole_tab(session, viewer, engagement, tab, search, now, judgements), request)
     else:
         page = await _decided_page(session, viewer, engagement, tab, search, request, now)
     # The same rule claimCustomer applies: known customers are claimed for fixed-pay engagements only.
@@ -489,13 +574,15 @@ async def customers_page(
     now: datetime,
     *,
     with_total: bool = True,
+    judgements: TabJudgements | None = None,
 ) -> Page[CustomerRow]:
     """One page of a tab of the engagement's Customers page, as the viewer may see it.
 
     `search`: a case-insensitive substring of the customer's name or of any of its identifiers' values, or
     (COMPLETE) of the claim number. `with_total=False`: the page's `total` is None, and ELIGIBLE and INELIGIBLE
-    cost the page, not the partner's known customers (see the module's cost model)."""
+    cost the page, not the partner's known customers (see the module's cost model). `judgements`: where judged
+    tabs are kept between requests (None: judged afresh)."""
     search = (search or "").strip() or None
     if tab is CustomersTab.COMPLETE:
         return await _complete_tab(session, viewer, engagement, search, request, now)
-    return await _customer_tab(session, viewer, engagement, tab, search, request, now, with_total)
+    return await _customer_tab(session, viewer, engagement, tab, search, request, now, with_total, judgements)

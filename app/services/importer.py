@@ -38,7 +38,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic.alias_generators import to_camel
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -65,6 +65,7 @@ from app.models import (
     PartnerAccount,
     PartnerLocation,
     PartnerUser,
+    ReferenceDataVersion,
     RoleAssignment,
 )
 
@@ -1061,4 +1062,15 @@ async def import_reference_data(sessions: async_sessionmaker[AsyncSession], docu
         problems += _reference_problems(data, existing.facts())
         if problems:
             raise InvalidReferenceData(_in_document_order(problems))
-        return await _Writer(session, existing).write(data)
+        summary = await _Writer(session, existing).write(data)
+        await _count_import(session)
+        return summary
+
+
+async def _count_import(session: AsyncSession) -> None:
+    """One more import: judgements made from the reference data before it are out of date."""
+    counted = await session.execute(
+        update(ReferenceDataVersion).values(version=col(ReferenceDataVersion.version) + 1)
+    )
+    if counted.rowcount == 0:  # type: ignore[attr-defined]  # a database made without the migration's row
+        session.add(ReferenceDataVersion(id=1, version=1))

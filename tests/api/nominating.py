@@ -206,7 +206,7 @@ async def count_claims(api: Api, id_value: str | None = None) -> int:
 
 async def wipe_nominations(api: Api) -> None:
     """What `clean_api` does, for a test that needs a fresh state more than once."""
-    async with api.database.engine.begin() as conn:
+    async with api.writing() as conn:
         for table in CLAIM_TABLES:
             await conn.execute(text(f"DELETE FROM {table}"))
 
@@ -214,7 +214,7 @@ async def wipe_nominations(api: Api) -> None:
 async def mark_consented(api: Api, claim_id: str) -> None:
     """Consent arrives with a later issue (sendConsent/respondToConsent): until then a test makes a customer
     known by stamping `consented_at` on one of its claims directly in the database."""
-    async with api.database.engine.begin() as conn:
+    async with api.writing() as conn:
         await conn.execute(
             update(Claim).where(Claim.id == pk(claim_id)).values(consented_at=api.clock.now())  # type: ignore[arg-type]
         )
@@ -222,7 +222,7 @@ async def mark_consented(api: Api, claim_id: str) -> None:
 
 async def set_status(api: Api, claim_id: str, status: str) -> None:
     """Move a claim straight to `status` in the database, for a test about what a claim in it means to limits."""
-    async with api.database.engine.begin() as conn:
+    async with api.writing() as conn:
         await conn.execute(update(Claim).where(Claim.id == pk(claim_id)).values(status=status))  # type: ignore[arg-type]
 
 

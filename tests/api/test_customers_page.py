@@ -160,7 +160,7 @@ async def cancel(api: Api, added: dict[str, Any]) -> None:
 async def _update_claim(api: Api, claim: dict[str, Any], **columns: Any) -> None:
     """Write claim columns in the database (through the table's column types: instants are stored as UTC)."""
     table = Claim.__table__  # type: ignore[attr-defined]
-    async with api.database.engine.begin() as conn:
+    async with api.writing() as conn:
         await conn.execute(
             update(table).where(table.c.id == _pk(claim["id"])).values(**columns, version=table.c.version + 1)
         )
@@ -605,8 +605,11 @@ ALL_DOMAINS = [
 MUNSONS_TENANT = "a91daf16-8879-51de-b416-02bd119fea17"  # no domain in the directory
 
 
-async def _statements(api: Api, which: str, first: int) -> int:
-    """How many SQL statements one request for a page of the tab runs."""
+async def _statements(api: Api, which: str, first: int, *, judged: bool = True) -> int:
+    """How many SQL statements one request for a page of the tab runs: judging the tab (`judged`), or reading it
+    as kept from an earlier request (services/customers_page.TabJudgements)."""
+    if judged:
+        api.runtime.judgements.clear()
     with api.statements() as statements:
         page = await tab(api, ASSESSMENT, which, first=first)
     assert len(page["edges"]) == min(first, page["totalCount"])
@@ -648,6 +651,8 @@ async def test_statement_count_of_a_page_grows_with_neither_its_size_nor_the_cus
         await set_status(api, one, "CANCELED")
     assert (await tab(api, ASSESSMENT, "ELIGIBLE"))["totalCount"] == 26
     assert [few, few] == [await _statements(api, "ELIGIBLE", 2), await _statements(api, "ELIGIBLE", 20)]
+    kept = await _statements(api, "ELIGIBLE", 2, judged=False)
+    assert kept == await _statements(api, "ELIGIBLE", 20, judged=False) < few
 
     # The active claims are approved: their known customers move to Ineligible (already participated).
     active = first[1::2] + [one for i, one in enumerate(more) if not (i % 2 == 0 and i < 10)]
@@ -658,3 +663,5 @@ async def test_statement_count_of_a_page_grows_with_neither_its_size_nor_the_cus
     for which in ("ELIGIBLE", "INELIGIBLE", "COMPLETE"):
         small, large = await _statements(api, which, 2), await _statements(api, which, 20)
         assert small == large, which
+        kept = await _statements(api, which, 2, judged=False)
+        assert kept == await _statements(api, which, 20, judged=False), which

@@ -45,10 +45,13 @@ async def _empty_url(backend: str, purpose: str) -> str:
 
 
 async def _counts(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Rows per table of the models that the database has (a later revision's tables are missing before it)."""
     async with engine.connect() as conn:
+        present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
         return {
             table.name: (await conn.execute(text(f"SELECT count(*) FROM {table.name}"))).scalar_one()
             for table in SQLModel.metadata.sorted_tables
+            if table.name in present
         }
 
 
@@ -80,11 +83,15 @@ def _differences(connection) -> list:  # type: ignore[no-untyped-def]
 
 async def test_mci_db_upgrade_keeps_the_data_of_a_filled_database(backend):
     url = await _empty_url(backend, "ops_upgrade")
-    await asyncio.to_thread(db.upgrade_sync, url, FIRST)
+    # The importer writes this code's schema (it counts imports in a later revision's table): import at head,
+    # then take the data back down to the first revision, where the upgrade under test starts.
+    await asyncio.to_thread(db.upgrade_sync, url, "head")
     engine = db.create_engine(url)
     try:
-        assert await _version(engine) == {FIRST}
         await import_reference_data(db.session_factory(engine), load_document(DEMO_DATA))
+        await asyncio.to_thread(command.downgrade, db._alembic_config(url), FIRST)
+        await engine.dispose()
+        assert await _version(engine) == {FIRST}
         # A claim with its consent request, events and outbox mail, made through a real server.
         server = ServeProcess(url)
         await server.start()
@@ -113,10 +120,11 @@ async def test_mci_db_upgrade_keeps_the_data_of_a_filled_database(backend):
 
         await _mci(url, "db", "upgrade")
         assert await _version(engine) == migration_heads()
-        assert await _counts(engine) == before
+        after = await _counts(engine)
+        assert {name: after[name] for name in before} == before  # every row kept; new tables come with theirs
         await _mci(url, "db", "upgrade")  # again: nothing to do, nothing lost
         assert await _version(engine) == migration_heads()
-        assert await _counts(engine) == before
+        assert await _counts(engine) == after
         async with engine.connect() as conn:
             number = (await conn.execute(text("SELECT claim_number FROM claim"))).scalar_one()
         assert number == claim["claimNumber"]
