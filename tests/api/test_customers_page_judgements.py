@@ -22,7 +22,9 @@ from tests.demo import FABRIKAM_ADMIN
 
 ADATUM = "adatum.example"
 ADATUM_TENANT = "3dc3bda0-b086-5733-afb7-6f350b0e2a18"  # US, Corporate
-DESKTOPS = "azure-virtual-desktop-deployment"  # TENANT_ID, Corporate or Enterprise; takes claims until mid-2027
+DESKTOPS = (
+    "azure-virtual-desktop-deployment"  # TENANT_ID, Corporate or Enterprise; takes claims until mid-2027
+)
 
 
 async def known(api, smtp, value: str, **extra) -> None:
@@ -79,7 +81,11 @@ async def test_an_import_of_reference_data_is_judged_at_once(clean_api, smtp):
 async def test_the_clock_closing_the_engagement_is_judged_at_once(clean_api, smtp):
     api = clean_api
     await known(
-        api, smtp, ADATUM_TENANT, id_type="TENANT_ID", tenantMismatchReason="The contact works for a reseller."
+        api,
+        smtp,
+        ADATUM_TENANT,
+        id_type="TENANT_ID",
+        tenantMismatchReason="The contact works for a reseller.",
     )
     assert ADATUM_TENANT in rows(await tab(api, DESKTOPS, "ELIGIBLE"))
 
