@@ -289,6 +289,7 @@ def scenario6(
     count: int = 1000,
     events: int = 100,
     interval: float = 0.25,
+    clients: int = 2,
 ) -> dict[str, Any]:
     writer = writer_email(CLIENTS + 1)
     tok = token(writer)
@@ -296,6 +297,7 @@ def scenario6(
     a = server_factory("app.main:create_app", database_url).wait()
     b = server_factory("app.main:create_app", database_url).wait() if two_processes else a
     first_tenant = 4 * CLIENTS * FRESH_PER_CLIENT + (FRESH_PER_CLIENT if two_processes else 0)
+    subscribers: list[subprocess.Popen[str]] = []
     try:
         # Warm both (first requests import and compile lazily), then RSS of the subscribers' process.
         asyncio.run(_write(a.url + "/graphql", location, tok, 3, 0.05, first_tenant))
@@ -303,37 +305,56 @@ def scenario6(
         first_tenant += 1
         time.sleep(1)
         rss_before = rss_kib(b.process.pid)
-        subscribers = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "bench.subscribers",
-                b.url.replace("http://", "ws://") + "/graphql",
-                tok,
-                "--count",
-                str(count),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        assert subscribers.stdout is not None and subscribers.stdin is not None
-        ready = subscribers.stdout.readline()
-        if not ready.startswith("READY"):
-            raise RuntimeError(f"subscribers: {ready!r}")
+        # The subscribers are spread over `clients` processes: one Python process reading 1,000 sockets takes
+        # ~50 us per message, so it alone would spread one event's receive times over ~50 ms.
+        subscribers += [
+            subprocess.Popen(
+                [
+                    PYTHON,
+                    "-m",
+                    "bench.subscribers",
+                    b.url.replace("http://", "ws://") + "/graphql",
+                    tok,
+                    "--count",
+                    str(count // clients + (1 if i < count % clients else 0)),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            for i in range(clients)
+        ]
+        opened = []
+        for process in subscribers:
+            assert process.stdout is not None
+            ready = process.stdout.readline()
+            if not ready.startswith("READY"):
+                raise RuntimeError(f"subscribers: {ready!r}")
+            opened.append(float(ready.split()[1]))
         _open_subscriptions(b, count)
         time.sleep(2)
         rss_open = rss_kib(b.process.pid)
         written = asyncio.run(_write(a.url + "/graphql", location, tok, events, interval, first_tenant + 1))
         time.sleep(3)
         rss_after = rss_kib(b.process.pid)
-        subscribers.stdin.write("STOP\n")
-        subscribers.stdin.flush()
-        received = json.loads(subscribers.stdout.readline())
-        subscribers.wait(30)
+        received: dict[str, Any] = {"events": {}, "errors": []}
+        for process in subscribers:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write("STOP\n")
+            process.stdin.flush()
+        for process in subscribers:
+            assert process.stdout is not None
+            part = json.loads(process.stdout.readline())
+            for event_id, (occurred_at, times) in part["events"].items():
+                received["events"].setdefault(event_id, [occurred_at, []])[1].extend(times)
+            received["errors"] += part["errors"]
+            process.wait(30)
     finally:
+        for process in subscribers:
+            if process.poll() is None:
+                process.kill()
         a.stop()
         if b is not a:
             b.stop()
@@ -355,7 +376,8 @@ def scenario6(
         "events_written": len(written),
         "deliveries_expected": len(written) * count,
         "deliveries": delivered,
-        "open_seconds": float(ready.split()[1]),
+        "subscriber_processes": clients,
+        "open_seconds": max(opened),
         "rss_kib_before": rss_before,
         "rss_kib_open": rss_open,
         "rss_kib_after_events": rss_after,
