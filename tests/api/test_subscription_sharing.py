@@ -1,7 +1,7 @@
 """Shared delivery of claimStatusChanged: subscribers alike in document, variables and visibility share one
 execution per event; subscribers who may see other things never receive a result computed for someone else."""
 
-from tests.api.claim_flow import act, consented_claim, new_claim, reviewer_token
+from tests.api.claim_flow import ADD, act, consented_claim, ids, new_claim, reviewer_token
 from tests.api.subscriptions import subscribe
 from tests.demo import ADELE, CONTOSO_ADMIN, CONTOSO_SELLER, FABRIKAM_ADMIN
 
@@ -54,3 +54,50 @@ async def test_a_partner_never_receives_the_result_computed_for_a_reviewer(clean
     finally:
         await reviewer.socket.close()
         await partner.socket.close()
+
+
+async def test_a_slow_consumer_on_the_shared_path_is_told_where_to_resume(clean_api):
+    """One commit with two events into a buffer of one: the first is delivered, then SLOW_CONSUMER with its
+    cursor; resuming after it delivers the second."""
+    api = clean_api
+    locations, engagements = await ids(api)
+    buffer = api.settings.subscription_buffer
+    api.settings.subscription_buffer = 1
+    try:
+        subscription = await subscribe(api.base_url, api.token(CONTOSO_ADMIN))
+    finally:
+        api.settings.subscription_buffer = buffer
+    try:
+        variables = {
+            "input": {
+                "friendlyName": "Pilot",
+                "locationId": locations["4100101"],
+                "customerIdType": "DOMAIN_NAME",
+                "customerIdValue": "northwind.example",
+                "engagementIds": [
+                    engagements["copilot-readiness-assessment"],
+                    engagements["security-posture-assessment"],
+                ],
+                "customerContact": {
+                    "firstName": "Nancy",
+                    "lastName": "Davolio",
+                    "email": "n@northwind.example",
+                },
+                "partnerContact": {"firstName": "Megan", "lastName": "Bowen", "email": CONTOSO_ADMIN},
+            }
+        }
+        added = (await api.graphql(ADD, variables, as_user=CONTOSO_ADMIN)).data["addCustomer"]
+        assert added["userErrors"] == [] and len(added["claims"]) == 2
+        first = await subscription.event()
+        refused = await subscription.next()
+        [error] = refused["errors"]
+        assert error["extensions"] == {"code": "SLOW_CONSUMER", "resumeAfter": first["cursor"]}
+    finally:
+        await subscription.socket.close()
+    resumed = await subscribe(api.base_url, api.token(CONTOSO_ADMIN), {"after": first["cursor"]})
+    try:
+        second = await resumed.event()
+        assert second["action"] == "CREATE" and second["claim"]["id"] != first["claim"]["id"]
+        assert {first["claim"]["id"], second["claim"]["id"]} == {c["id"] for c in added["claims"]}
+    finally:
+        await resumed.socket.close()
