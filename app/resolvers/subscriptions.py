@@ -12,13 +12,23 @@ masked once with the same rule (`clean_errors`) and carries no `extensions`."""
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, Hashable
+from collections.abc import AsyncGenerator, Hashable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, execute
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    VariableNode,
+    Visitor,
+    execute,
+    visit,
+)
 from starlette.websockets import WebSocket
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -95,16 +105,45 @@ def visibility(who: Principal | Reviewer) -> Hashable:
     return ("partner", who.partner_id, frozenset(who.grants), who.location_pks)
 
 
+def _variables_used(
+    operation: OperationDefinitionNode,
+    fragments: Iterable[FragmentDefinitionNode],
+    roots: Iterable[FieldNode],
+) -> set[str]:
+    """Names of the variables the operation uses anywhere but in the root field's arguments."""
+    names: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_variable(self, node: VariableNode, *_args: object) -> None:
+            names.add(node.name.value)
+
+    parts = [*(operation.directives or ()), *fragments]
+    for root in roots:
+        parts += [*(root.directives or ()), root.selection_set]
+    for node in parts:
+        if node is not None:
+            visit(node, Collect())
+    return names
+
+
 class _Shared:
     """One subscriber's way into its group's results."""
 
     def __init__(self, info: Info, target: LiveTarget, who: Principal | Reviewer) -> None:
         self.info = info
         self.target = target
-        variables = json.dumps(target.variables, sort_keys=True, default=str)
-        self.group = (target.query, target.operation_name, variables, visibility(who))
         raw = info._raw_info
         self.document = DocumentNode(definitions=(raw.operation, *raw.fragments.values()))
+        # The root field's arguments (engagementId, claimId, after) choose the events, not what an event's result
+        # holds: subscribers resuming from different cursors share too.
+        used = _variables_used(raw.operation, raw.fragments.values(), raw.field_nodes)
+        variables = {k: v for k, v in (target.variables or {}).items() if k in used}
+        self.group = (
+            target.query,
+            target.operation_name,
+            json.dumps(variables, sort_keys=True, default=str),
+            visibility(who),
+        )
 
     def payload(self, logged: LoggedEvent) -> asyncio.Future[str]:
         return self.info.context.runtime.hub.shared.get(self.group, logged.id, lambda: self.compute(logged))

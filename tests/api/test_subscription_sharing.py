@@ -101,3 +101,28 @@ async def test_a_slow_consumer_on_the_shared_path_is_told_where_to_resume(clean_
         assert {first["claim"]["id"], second["claim"]["id"]} == {c["id"] for c in added["claims"]}
     finally:
         await resumed.socket.close()
+
+
+async def test_the_arguments_that_choose_events_do_not_split_a_group(clean_api):
+    """`after` and the filters choose which events come, not what an event's result holds."""
+    api = clean_api
+    _, engagements = await ids(api)
+    plain = await subscribe(api.base_url, api.token(CONTOSO_ADMIN))
+    try:
+        await new_claim(api, domain="northwind.example")
+        cursor = (await plain.event())["cursor"]
+        resumed = await subscribe(api.base_url, api.token(CONTOSO_ADMIN), {"after": cursor})
+        filtered = await subscribe(
+            api.base_url,
+            api.token(CONTOSO_ADMIN),
+            {"engagementId": engagements["copilot-readiness-assessment"]},
+        )
+        computed = api.runtime.hub.shared.computed
+        claim_id, _ = await new_claim(api, domain="adatum.example")
+        received = [await s.event() for s in (plain, resumed, filtered)]
+        assert {(e["claim"]["id"], e["action"]) for e in received} == {(claim_id, "CREATE")}
+        assert api.runtime.hub.shared.computed - computed == 1
+    finally:
+        for subscription in (plain, locals().get("resumed"), locals().get("filtered")):
+            if subscription is not None:
+                await subscription.socket.close()
