@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.access import RoleGrant, visible_location_pks
@@ -23,31 +23,38 @@ class Principal:
         return location_pk in self.location_pks
 
 
+_USERS = PartnerUser.__table__  # type: ignore[attr-defined]
+_ROLES = RoleAssignment.__table__  # type: ignore[attr-defined]
+_LOCATIONS = PartnerLocation.__table__  # type: ignore[attr-defined]
+# One statement for every request's caller: the user, each of its roles, each location of its account (a few rows:
+# roles x locations). Built once; the email is its only parameter.
+_PRINCIPAL = (
+    select(
+        _USERS.c.id, _USERS.c.partner_id, _USERS.c.email, _USERS.c.name, _ROLES.c.role, _ROLES.c.location_pk
+    )
+    .add_columns(_LOCATIONS.c.id.label("account_location"))
+    .join(_ROLES, _ROLES.c.user_id == _USERS.c.id)
+    .outerjoin(_LOCATIONS, _LOCATIONS.c.partner_id == _USERS.c.partner_id)
+    .where(_USERS.c.email == bindparam("email"))
+    .order_by(_ROLES.c.id, _LOCATIONS.c.id)
+)
+
+
 async def load_principal(session: AsyncSession, email: str) -> Principal | None:
     """The partner user with this email, or None when no such user (or it holds no role)."""
-    user = (
-        await session.execute(select(PartnerUser).where(PartnerUser.email == email.lower()))
-    ).scalar_one_or_none()
-    if user is None or user.id is None:
+    rows = (await session.execute(_PRINCIPAL, {"email": email.lower()})).all()
+    if not rows:
         return None
-    roles = (
-        (await session.execute(select(RoleAssignment).where(RoleAssignment.user_id == user.id)))
-        .scalars()
-        .all()
-    )
-    if not roles:
-        return None
-    account_locations = (
-        await session.execute(select(PartnerLocation.id).where(PartnerLocation.partner_id == user.partner_id))
-    ).scalars()
-    grants = tuple(RoleGrant(IncentivesRole(r.role), r.location_pk) for r in roles)
+    user = rows[0]
+    grants = tuple(dict.fromkeys(RoleGrant(IncentivesRole(r.role), r.location_pk) for r in rows))
+    account_locations = sorted({r.account_location for r in rows if r.account_location is not None})
     return Principal(
         user_id=user.id,
         partner_id=user.partner_id,
         email=user.email,
         name=user.name,
         grants=grants,
-        location_pks=visible_location_pks(grants, [pk for pk in account_locations if pk is not None]),
+        location_pks=visible_location_pks(grants, account_locations),
     )
 
 
