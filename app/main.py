@@ -47,9 +47,10 @@ class GraphQLApp(RequestGuards, GraphQL[Context, None]):
         )
         self.runtime = runtime
 
-    def encode_json(self, data: object) -> bytes:
-        """Every response and WebSocket message: orjson (UTF-8, compact) instead of json.dumps."""
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        """Every response and WebSocket message: orjson (compact) instead of json.dumps. As text: Strawberry sends
+        bytes as binary WebSocket frames, which browsers hand to graphql-ws clients as Blobs they cannot parse."""
+        return orjson.dumps(data).decode()
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return await build_context(self.runtime, request, response)

@@ -24,7 +24,6 @@ from app.config import get_settings
 from app.models import ConsentRequest, CustomerIdentifier, Engagement
 from app.resolvers.relay import decode_cursor, encode_cursor, pk_of, to_global_id
 from app.runtime import Runtime
-from app.services import expiry
 from app.services.customers_page import CustomersTab, customers_page
 from app.services.pagination import PageRequest
 from app.services.viewer import load_principal
@@ -52,7 +51,7 @@ def create_app() -> Starlette:
             viewer = await load_principal(session, str(claims["sub"]))
         assert viewer is not None
         now = runtime.clock.now()
-        await expiry.expire_due(runtime.sessions, now)
+        await runtime.apply_passed_deadlines()  # as the API's ApplyPassedDeadlines does
         first, after = variables["first"], variables.get("after")
         wanted = PageRequest(first=first, after=decode_cursor(after, "after") if after else None)
         async with runtime.sessions() as session:

@@ -169,11 +169,12 @@ class Api:
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:
         """A transaction for a test to write its scene straight into the database. The app never sees such a
-        write in its claim event log, so what it keeps from the log's marks (the Customers page's judged tabs) is
-        forgotten after it."""
+        write in its claim event log, so what it keeps from the log's marks (the Customers page's judged tabs, the
+        next deadline) is forgotten after it."""
         async with self.database.engine.begin() as conn:
             yield conn
         self.runtime.judgements.clear()
+        self.runtime.deadlines.forget()
 
     def token(self, email: str) -> str:
         return mint_token(self.settings, email)

@@ -13,7 +13,6 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 
 from app.resolvers.context import Context
 from app.resolvers.errors import unauthenticated
-from app.services import expiry
 
 # Root fields anyone may ask for: introspection (off in production) and the customer's consent answer, which its
 # link's token authorises.
@@ -49,13 +48,13 @@ class RequireAuthentication(SchemaExtension):
 class ApplyPassedDeadlines(SchemaExtension):
     """Before an operation runs, claims whose deadline passed are expired, so no read shows a stale status.
 
-    Costs one indexed read when nothing is due; the sweeper in the server does the same on an interval."""
+    Costs one indexed read when a deadline can have passed since the last look, nothing otherwise
+    (`Runtime.apply_passed_deadlines`); the sweeper in the server does the same on an interval."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context.context
         if isinstance(context, Context):
-            runtime = context.runtime
-            await expiry.expire_due(runtime.sessions, runtime.clock.now())
+            await context.runtime.apply_passed_deadlines()
         yield
 
 

@@ -8,7 +8,8 @@
   operation spends its requested cost up front and gets back what it did not use once it ran.
 - Every response tells its cost in `extensions.cost`, as Shopify does: `requestedQueryCost`, `actualQueryCost`
   (the objects the response really holds, counted from its data; a subscription's actual cost is its requested
-  cost, charged once when it starts) and `throttleStatus {maximumAvailable currentlyAvailable restoreRate}`.
+  cost, charged once when it starts; its WebSocket event messages, shared by alike subscribers, carry none) and
+  `throttleStatus {maximumAvailable currentlyAvailable restoreRate}`.
 - Outside the schema: a request body cap (413), JSON arrays (batches) refused, and an execution timeout (TIMEOUT);
   see `RequestGuards` and `BodySizeLimit`, wired in app/main.py.
 """

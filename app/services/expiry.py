@@ -1,9 +1,10 @@
 """The clock's side of the lifecycle: claims whose deadline passed leave their waiting status, through the one
 claim-change function, whether or not anyone reads them."""
 
+from collections.abc import Hashable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import transaction
@@ -19,17 +20,55 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
     return select(Claim).where(Claim.deadline <= now, Claim.status.in_(_EXPIRING))  # type: ignore[operator, attr-defined]
 
 
-async def anything_due(session: AsyncSession, now: datetime) -> bool:
-    """One indexed read: is any claim past its deadline in a waiting status?"""
-    return (await session.execute(_due(now).with_only_columns(Claim.id).limit(1))).first() is not None
+async def next_deadline(session: AsyncSession) -> datetime | None:
+    """One indexed read (`ix_claim_deadline`): the earliest deadline of a claim in a waiting status."""
+    earliest = select(func.min(Claim.deadline)).where(Claim.status.in_(_EXPIRING))  # type: ignore[attr-defined]
+    return (await session.execute(earliest)).scalar_one()
 
 
-async def expire_due(sessions: async_sessionmaker[AsyncSession], now: datetime, batch: int = 200) -> int:
+class DeadlineWatch:
+    """When a deadline can next pass, so that requests need not ask the database each time whether one did.
+
+    The earliest waiting deadline, as last read, stands until a claim event is appended (a new claim or a
+    transition may bring an earlier one): the caller's `mark` says so, and any other mark means read it again.
+    New deadlines lie days ahead, so a mark that trails another process's commit by moments loses nothing."""
+
+    def __init__(self) -> None:
+        self._mark: Hashable = None
+        self._next: datetime | None = None
+        self._read = False
+
+    def quiet(self, now: datetime, mark: Hashable) -> bool:
+        """Nothing can be due at `now`: the earliest deadline read under this same mark lies after it."""
+        return self._read and self._mark == mark and (self._next is None or now < self._next)
+
+    def saw(self, mark: Hashable, earliest: datetime | None) -> None:
+        self._mark, self._next, self._read = mark, earliest, True
+
+    def forget(self) -> None:
+        """For writes that bypass the claim event log (tests writing a scene)."""
+        self._read = False
+
+
+async def expire_due(
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    batch: int = 200,
+    *,
+    watch: DeadlineWatch | None = None,
+    mark: Hashable = None,
+) -> int:
     """Apply every passed deadline; returns how many claims expired. Safe with several processes: on PostgreSQL
-    each batch skips rows another process holds, and the claim's version check stops a double transition."""
+    each batch skips rows another process holds, and the claim's version check stops a double transition.
+    With a `watch` (and the caller's change `mark`), nothing is read while no deadline can have passed."""
+    if watch is not None and watch.quiet(now, mark):
+        return 0
     async with sessions() as session:
-        if not await anything_due(session, now):
-            return 0
+        earliest = await next_deadline(session)
+    if earliest is None or earliest > now:
+        if watch is not None:
+            watch.saw(mark, earliest)
+        return 0
     expired = 0
     while True:
         async with transaction(sessions, write=True) as session:

@@ -14,6 +14,13 @@ EVENTS = """subscription($engagementId: ID, $claimId: ID, $after: String) {
 }"""
 
 
+def text(message: str | bytes) -> dict[str, Any]:
+    """A server message, which must be a text frame: browsers hand binary frames to graphql-ws clients as Blobs,
+    which they cannot parse."""
+    assert isinstance(message, str), f"binary WebSocket frame: {message!r}"
+    return json.loads(message)
+
+
 class Subscription:
     def __init__(self, socket: ClientConnection, legacy: bool) -> None:
         self.socket = socket
@@ -22,7 +29,7 @@ class Subscription:
     async def next(self, seconds: float = 10) -> dict[str, Any]:
         """The next `next`/`data` payload; skips keep-alives."""
         while True:
-            message = json.loads(await asyncio.wait_for(self.socket.recv(), seconds))
+            message = text(await asyncio.wait_for(self.socket.recv(), seconds))
             if message["type"] in ("next", "data"):
                 return message["payload"]
             if message["type"] in ("ping", "ka", "pong"):
@@ -41,7 +48,7 @@ class Subscription:
             message = await asyncio.wait_for(self.socket.recv(), seconds)
         except TimeoutError:
             return True
-        return json.loads(message)["type"] in ("ka", "ping")
+        return text(message)["type"] in ("ka", "ping")
 
 
 async def open_socket(base_url: str, token: str | None, *, legacy: bool = False) -> ClientConnection:
@@ -56,7 +63,7 @@ async def subscribe(
     base_url: str, token: str, variables: dict[str, Any] | None = None, *, legacy: bool = False
 ) -> Subscription:
     socket = await open_socket(base_url, token, legacy=legacy)
-    ack = json.loads(await asyncio.wait_for(socket.recv(), 10))
+    ack = text(await asyncio.wait_for(socket.recv(), 10))
     assert ack["type"] == "connection_ack", ack
     start = "start" if legacy else "subscribe"
     await socket.send(

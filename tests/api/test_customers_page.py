@@ -607,9 +607,10 @@ MUNSONS_TENANT = "a91daf16-8879-51de-b416-02bd119fea17"  # no domain in the dire
 
 async def _statements(api: Api, which: str, first: int, *, judged: bool = True) -> int:
     """How many SQL statements one request for a page of the tab runs: judging the tab (`judged`), or reading it
-    as kept from an earlier request (services/customers_page.TabJudgements)."""
-    if judged:
+    as kept from an earlier request (services/customers_page.TabJudgements, services/expiry.DeadlineWatch)."""
+    if judged:  # as the first read after a change: nothing kept
         api.runtime.judgements.clear()
+        api.runtime.deadlines.forget()
     with api.statements() as statements:
         page = await tab(api, ASSESSMENT, which, first=first)
     assert len(page["edges"]) == min(first, page["totalCount"])
