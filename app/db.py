@@ -50,10 +50,10 @@ def create_engine(url: str, *, hide_parameters: bool = False) -> AsyncEngine:
 
 
 def session_factory(
-    engine: AsyncEngine, after_events_commit: Callable[[], None] | None = None
+    engine: AsyncEngine, after_events_commit: Callable[[int], None] | None = None
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions for `engine`; `after_events_commit` runs after each commit of a transaction that appended claim
-    events (it wakes this process's event hub)."""
+    events, with the id of its latest (it wakes this process's event hub)."""
     if after_events_commit is None:
         return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
@@ -62,8 +62,8 @@ def session_factory(
 
     @event.listens_for(EventAwareSession, "after_commit")
     def _events_committed(session: Session) -> None:
-        if session.info.pop(EVENTS_WRITTEN, False):
-            after_events_commit()
+        if latest := session.info.pop(EVENTS_WRITTEN, None):
+            after_events_commit(latest)
 
     @event.listens_for(EventAwareSession, "after_rollback")
     def _events_discarded(session: Session) -> None:

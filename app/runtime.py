@@ -32,7 +32,9 @@ class Runtime:
     hub: EventHub = field(init=False)
     judgements: TabJudgements = field(default_factory=TabJudgements, init=False)  # Customers page totals
     deadlines: expiry.DeadlineWatch = field(default_factory=expiry.DeadlineWatch, init=False)
-    events_committed: int = field(default=0, init=False)  # commits of this process that appended claim events
+    latest_committed_event: int = field(
+        default=0, init=False
+    )  # the latest claim event this process committed
     listener: PostgresListener | None = field(default=None, init=False)
     draining: bool = field(default=False, init=False)  # shutting down: not ready, subscriptions closed
     # For metrics: sweeper rounds, the failed ones, and the claims they expired.
@@ -52,19 +54,21 @@ class Runtime:
     def create(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
         engine = db.create_engine(settings.database_url, hide_parameters=settings.env == "production")
         # A commit that appended claim events wakes this process's hub (the closure sees `runtime` once made).
-        sessions = db.session_factory(engine, after_events_commit=lambda: runtime._events_committed())
+        sessions = db.session_factory(
+            engine, after_events_commit=lambda latest: runtime._events_committed(latest)
+        )
         runtime = cls(settings=settings, engine=engine, sessions=sessions, clock=clock or Clock())
         return runtime
 
-    def _events_committed(self) -> None:
-        self.events_committed += 1
+    def _events_committed(self, latest: int) -> None:
+        self.latest_committed_event = max(self.latest_committed_event, latest)
         self.hub.wake()
 
     async def apply_passed_deadlines(self) -> int:
         """Expire the claims whose deadline passed, asking the database only when one can have: the deadline
-        watch holds while no claim event was appended, by this process (counted at commit) or by another (the
-        hub's last event, from LISTEN/NOTIFY or its poll)."""
-        mark = (self.hub.last_id, self.events_committed)
+        watch holds while no later claim event is known, committed by this process (known at its commit) or by
+        another (the hub's last event, from LISTEN/NOTIFY or its poll)."""
+        mark = max(self.hub.last_id, self.latest_committed_event)
         return await expiry.expire_due(self.sessions, self.clock.now(), watch=self.deadlines, mark=mark)
 
     async def _sweep_forever(self) -> None:

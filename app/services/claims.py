@@ -143,8 +143,8 @@ async def apply_action(
         event_id = (await session.execute(_APPEND_IN_ORDER, values)).scalar_one()
     else:  # SQLite writers are already one at a time
         event_id = (await session.execute(_APPEND, values)).scalar_one()
-    # Wakes this process's event hub after the commit (db.session_factory).
-    session.info[EVENTS_WRITTEN] = True
+    # The latest event of the transaction: after the commit it wakes this process's event hub (db.session_factory).
+    session.info[EVENTS_WRITTEN] = max(session.info.get(EVENTS_WRITTEN, 0), int(event_id))
     return int(event_id)
 
 
