@@ -64,6 +64,8 @@ class Server:
                 "--workers",
                 str(workers),
                 "--no-access-log",
+                "--ws-per-message-deflate",  # as `mci serve` runs it
+                "false",
                 "--log-level",
                 "warning",
             ],
