@@ -14,6 +14,17 @@ def _spread(samples: list[dict[str, Any]], key: str) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
 
+def _fifty(entry: dict[str, Any]) -> dict[str, Any]:
+    """Scenario 2's 50-row page, without the total (JSON turns the page sizes into strings)."""
+    pages = entry["s2_latency"]
+    return pages["50"] if "50" in pages else pages[50]  # type: ignore[no-any-return]
+
+
+def _total(entry: dict[str, Any]) -> dict[str, Any]:
+    """Scenario 4's 50-row page, with the total."""
+    return entry["s4_total"]  # type: ignore[no-any-return]
+
+
 def _slope(points: list[tuple[int, float]]) -> float:
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
@@ -129,7 +140,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     ]
     first = None
     for size, e in sizes.items():
-        s = e["s4_total"]
+        s = _total(e)
         p50 = _med(s["graphql"], "p50_ms")
         first = first or p50
         lines.append(
@@ -148,7 +159,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     ]
     first = None
     for size, e in sizes.items():
-        s = e["s2_latency"]["50"] if "50" in e["s2_latency"] else e["s2_latency"][50]
+        s = _fifty(e)
         c = {int(k): v for k, v in e["statements_per_page_no_total"].items()}
         p50 = _med(s["graphql"], "p50_ms")
         first = first or p50
@@ -226,16 +237,8 @@ def _targets(results: dict[str, Any]) -> list[str]:
         "; ".join(f"{label}: {sorted(counts)}" for label, counts in modes.items()),
         all(len(counts) == 1 for counts in modes.values()),
     )
-    for key, label in (("s4_total", "with `totalCount`"), ("s2_latency", "without `totalCount` (4b)")):
-        p50s = [
-            _med(
-                ((e[key]["50"] if "50" in e[key] else e[key][50]) if key == "s2_latency" else e[key])[
-                    "graphql"
-                ],
-                "p50_ms",
-            )
-            for e in sizes.values()
-        ]
+    for page, label in ((_total, "with `totalCount`"), (_fifty, "without `totalCount` (4b)")):
+        p50s = [_med(page(e)["graphql"], "p50_ms") for e in sizes.values()]
         growth = p50s[-1] / p50s[0]
         add(
             f"(4) p50 at {int(list(sizes)[-1]):,} ≤ 1.5x p50 at {int(next(iter(sizes))):,}, {label}",

@@ -149,8 +149,28 @@ class AliasLimit(MaxAliasesLimiter):
         self.validation_rules = [_coded(r, "MAX_ALIASES_EXCEEDED") for r in self.validation_rules]
 
 
-_PARSED: OrderedDict[tuple[str, int], DocumentNode] = OrderedDict()
-_PARSED_KEPT = 512
+class _Remembered(OrderedDict[Any, Any]):
+    """What was worked out per document text, the least recently used forgotten first: clients send the same few
+    documents again and again, while the texts any client may send are unbounded."""
+
+    def __init__(self, size: int = 512) -> None:
+        super().__init__()
+        self.size = size
+
+    def recall(self, key: Any) -> Any:
+        """The remembered value, or None."""
+        if key not in self:
+            return None
+        self.move_to_end(key)
+        return self[key]
+
+    def keep(self, key: Any, value: Any) -> None:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+_PARSED = _Remembered()  # (query text, token limit) -> DocumentNode
 
 
 class TokenLimit(MaxTokensLimiter):
@@ -165,14 +185,11 @@ class TokenLimit(MaxTokensLimiter):
     def on_parse(self) -> Iterator[None]:
         execution = self.execution_context
         key = (execution.query, self.max_token_count) if isinstance(execution.query, str) else None
-        if key is not None and execution.graphql_document is None and key in _PARSED:
-            _PARSED.move_to_end(key)
-            execution.graphql_document = _PARSED[key]
+        if key is not None and execution.graphql_document is None:
+            execution.graphql_document = _PARSED.recall(key)
         yield
         if key is not None and execution.graphql_document is not None and key not in _PARSED:
-            _PARSED[key] = execution.graphql_document
-            if len(_PARSED) > _PARSED_KEPT:
-                _PARSED.popitem(last=False)
+            _PARSED.keep(key, execution.graphql_document)
         marker = f"more than {self.max_token_count} tokens"
         for error in self.execution_context.pre_execution_errors or []:
             if not (error.extensions or {}).get("code"):
@@ -382,8 +399,7 @@ def throttle_key(context: Any) -> str:
     return f"address:{client.host if client else 'unknown'}"
 
 
-_VALIDATIONS: OrderedDict[tuple[GraphQLSchema, str], list[GraphQLError]] = OrderedDict()
-_VALIDATIONS_KEPT = 512
+_VALIDATIONS = _Remembered()  # (schema, query text) -> validation errors
 
 
 def _validated(execution: Any) -> list[GraphQLError]:
@@ -393,17 +409,14 @@ def _validated(execution: Any) -> list[GraphQLError]:
     schema = execution.schema._schema
     # The schema itself, not its id: a later schema (another app, other rules) could reuse a freed id.
     key = (schema, execution.query) if isinstance(execution.query, str) else None
-    if key is not None and key in _VALIDATIONS:
-        _VALIDATIONS.move_to_end(key)
-        return _VALIDATIONS[key]
+    if key is not None and (known := _VALIDATIONS.recall(key)) is not None:
+        return known  # type: ignore[no-any-return]
     errors = validate_document(schema, execution.graphql_document, execution.validation_rules)
     for error in errors:  # a limit's rule brings its own code; the rest are the document's mistakes
         if not (error.extensions or {}).get("code"):
             error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
     if key is not None:
-        _VALIDATIONS[key] = errors
-        if len(_VALIDATIONS) > _VALIDATIONS_KEPT:
-            _VALIDATIONS.popitem(last=False)
+        _VALIDATIONS.keep(key, errors)
     return errors
 
 

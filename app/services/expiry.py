@@ -34,20 +34,19 @@ class DeadlineWatch:
     New deadlines lie days ahead, so a mark that trails another process's commit by moments loses nothing."""
 
     def __init__(self) -> None:
-        self._mark: Hashable = None
+        self._mark: Hashable = object()  # equal to no caller's mark: nothing read yet
         self._next: datetime | None = None
-        self._read = False
 
     def quiet(self, now: datetime, mark: Hashable) -> bool:
         """Nothing can be due at `now`: the earliest deadline read under this same mark lies after it."""
-        return self._read and self._mark == mark and (self._next is None or now < self._next)
+        return self._mark == mark and (self._next is None or now < self._next)
 
     def saw(self, mark: Hashable, earliest: datetime | None) -> None:
-        self._mark, self._next, self._read = mark, earliest, True
+        self._mark, self._next = mark, earliest
 
     def forget(self) -> None:
         """For writes that bypass the claim event log (tests writing a scene)."""
-        self._read = False
+        self._mark = object()
 
 
 async def expire_due(

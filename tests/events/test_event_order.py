@@ -3,40 +3,21 @@ read never misses an event that commits later with a smaller id, however concurr
 
 import asyncio
 import random
-from datetime import UTC, datetime
 
 from app.db import transaction
 from app.domain.enums import ActorKind, ClaimAction
 from app.events.log import events_after
-from app.models import Claim, Customer, Engagement, PartnerAccount, PartnerLocation
+from app.models import Claim
 from app.services.claims import Actor, apply_action
+from tests.events.scene import NOW, reference
 
-NOW = datetime(2026, 11, 25, tzinfo=UTC)
 WRITERS = 12
-
-
-async def _reference(session) -> tuple[PartnerLocation, Engagement, Customer]:
-    partner = PartnerAccount(key="p", name="P")
-    session.add(partner)
-    await session.flush()
-    location = PartnerLocation(
-        partner_id=partner.id, location_id="1", name="L", country="US", mci_enrolled=True
-    )
-    engagement = Engagement(
-        key="e", name="E", solution_area="AI", engagement_type="WORKSHOP", pay_type="FIXED"
-    )
-    session.add_all([location, engagement])
-    await session.flush()
-    customer = Customer(partner_id=partner.id, name="C", id_type="TPID", id_value="1", created_at=NOW)
-    session.add(customer)
-    await session.flush()
-    return location, engagement, customer
 
 
 async def test_a_reader_resuming_after_its_last_id_misses_no_event(empty_database):
     database = empty_database
     async with database.sessions() as session, session.begin():
-        location, engagement, customer = await _reference(session)
+        location, engagement, customer = await reference(session)
     rng = random.Random(7)
     delays = [rng.uniform(0, 0.03) for _ in range(WRITERS)]
     actor = Actor(ActorKind.PARTNER_USER, "admin@p.example", "Admin")

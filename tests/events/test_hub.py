@@ -1,33 +1,17 @@
 """The event hub on a real database: dispatch by filter, the replay seam, and slow consumers told to resume."""
 
-from datetime import UTC, datetime
-
 import pytest
 
 from app.events.hub import EventHub, SlowConsumer
-from app.models import Claim, ClaimEvent, Customer, Engagement, PartnerAccount, PartnerLocation
-
-NOW = datetime(2026, 11, 25, tzinfo=UTC)
+from app.models import Claim, ClaimEvent
+from tests.events.scene import NOW, reference
 
 
 async def _claim(session) -> Claim:
-    partner = PartnerAccount(key="p", name="P")
-    session.add(partner)
-    await session.flush()
-    location = PartnerLocation(
-        partner_id=partner.id, location_id="1", name="L", country="US", mci_enrolled=True
-    )
-    engagement = Engagement(
-        key="e", name="E", solution_area="AI", engagement_type="WORKSHOP", pay_type="FIXED"
-    )
-    session.add_all([location, engagement])
-    await session.flush()
-    customer = Customer(partner_id=partner.id, name="C", id_type="TPID", id_value="1", created_at=NOW)
-    session.add(customer)
-    await session.flush()
+    location, engagement, customer = await reference(session)
     claim = Claim(
         claim_number="C26-TEST",
-        partner_id=partner.id,
+        partner_id=customer.partner_id,
         location_pk=location.id,
         engagement_id=engagement.id,
         customer_id=customer.id,
