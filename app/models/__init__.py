@@ -8,9 +8,10 @@ from app.models.directory import (
     DirectoryTenant,
     ReferenceDataVersion,
 )
-from app.models.engagement import CountryMarket, Engagement, EngagementLocation
+from app.models.engagement import CountryMarket, Engagement, EngagementLocation, ExchangeRate
 from app.models.mail import MailMessage
-from app.models.partner import PartnerAccount, PartnerLocation, PartnerUser, RoleAssignment
+from app.models.partner import PartnerAccount, PartnerDomain, PartnerLocation, PartnerUser, RoleAssignment
+from app.models.sandbox import SandboxClock
 
 __all__ = [
     "Claim",
@@ -25,11 +26,14 @@ __all__ = [
     "DirectoryTenant",
     "Engagement",
     "EngagementLocation",
+    "ExchangeRate",
     "IdempotencyKey",
     "MailMessage",
     "PartnerAccount",
+    "PartnerDomain",
     "PartnerLocation",
     "PartnerUser",
     "ReferenceDataVersion",
     "RoleAssignment",
+    "SandboxClock",
 ]

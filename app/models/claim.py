@@ -95,6 +95,9 @@ class Claim(SQLModel, table=True):
     hours: int | None = None
     proposed_payout: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2)))
     currency: str | None = Field(default=None, max_length=3)
+    # Variable pay: the deal's currency and the rate that converted it into `currency` (kept as used).
+    deal_currency: str | None = Field(default=None, max_length=3)
+    exchange_rate: Decimal | None = Field(default=None, sa_column=Column(Numeric(20, 10)))
     customer_contact: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     partner_contact: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_by_user_id: int | None = Field(default=None, foreign_key="partner_user.id")
@@ -104,6 +107,10 @@ class Claim(SQLModel, table=True):
     rejected_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     disputed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     dispute_submitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    partner_action_requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    ended_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime()), description="Terminal since"
+    )
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     version: int = Field(default=1, sa_column=_claim_version)
 

@@ -25,13 +25,17 @@ class Engagement(SQLModel, table=True):
     criteria_segments: list[str] | None = Field(default=None, sa_column=Column(JSON))
     max_active_claims_per_customer: int = 1
     max_completed_claims_per_customer: int = 1
+    # Decision (DOMAIN.md): after a declined or expired consent, the partner waits this long to nominate again.
+    cooling_off_days: int = 30
     claims_open_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     # Timeline overrides in days; null means the engagement type's default.
     consent_days: int | None = None
     submit_days: int | None = None
     review_days: int | None = None
     dispute_days: int | None = None
-    # Variable pay only.
+    # Decision (DOMAIN.md): a partner-action request always leaves the partner at least this many days.
+    partner_action_days: int = 14
+    # Variable pay only. The currency the payout is figured and paid in; a deal in another is converted.
     currency: str = Field(default="USD", max_length=3)
     hourly_rate_a: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2)))
     hourly_rate_b: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2)))
@@ -58,3 +62,12 @@ class CountryMarket(SQLModel, table=True):
 
     country: str = Field(max_length=2, primary_key=True)
     market: str = Field(max_length=1)
+
+
+class ExchangeRate(SQLModel, table=True):
+    """Reference data: what one unit of a currency is worth in USD (USD itself is 1 and never listed)."""
+
+    __tablename__ = "exchange_rate"
+
+    currency: str = Field(max_length=3, primary_key=True, description="ISO 4217")
+    usd_per_unit: Decimal = Field(sa_column=Column(Numeric(20, 10), nullable=False))

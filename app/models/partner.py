@@ -43,3 +43,13 @@ class RoleAssignment(SQLModel, table=True):
     user_id: int = Field(foreign_key="partner_user.id", index=True)
     role: str = Field(max_length=32)
     location_pk: int | None = Field(default=None, foreign_key="partner_location.id")
+
+
+class PartnerDomain(SQLModel, table=True):
+    """An email domain of the partner itself (its users', its partner contacts'): consent may never be mailed
+    there (DOMAIN.md, the consent recipient). Kept as data so the check is one indexed read."""
+
+    __tablename__ = "partner_domain"
+
+    partner_id: int = Field(foreign_key="partner_account.id", primary_key=True)
+    domain: str = Field(max_length=253, primary_key=True, description="Lower-cased")

@@ -84,6 +84,8 @@ def _stamp(claim: Claim, action: ClaimAction, was: ClaimStatus | None, now: date
         claim.rejected_at = now
     elif action is ClaimAction.DISPUTE:
         claim.disputed_at = now
+    elif action is ClaimAction.REQUEST_PARTNER_ACTION:
+        claim.partner_action_requested_at = now
 
 
 async def apply_action(
@@ -109,6 +111,8 @@ async def apply_action(
         state = lifecycle.next_state(claim_state(claim), action, actor.kind)
     _stamp(claim, action, was, now)
     claim.status = state.status
+    if lifecycle.is_terminal(state.status):
+        claim.ended_at = now
     claim.deadline = lifecycle.deadline_for(
         state.status,
         engagement_timeline(engagement),
