@@ -15,7 +15,7 @@ from app.config import Settings
 from app.events.hub import EventHub
 from app.events.postgres import PostgresListener
 from app.mail import MailSender
-from app.services import expiry
+from app.services import expiry, sandbox
 from app.services.customers_page import TabJudgements
 
 log = logging.getLogger("mci.sweeper")
@@ -64,6 +64,11 @@ class Runtime:
         self.latest_committed_event = max(self.latest_committed_event, latest)
         self.hub.wake()
 
+    async def sync_clock(self) -> None:
+        """Sandbox: take up the shared test clock (another process may have moved it); production has none."""
+        if self.settings.sandbox:
+            await sandbox.sync(self.sessions, self.clock)
+
     async def apply_passed_deadlines(self) -> int:
         """Expire the claims whose deadline passed, asking the database only when one can have: the deadline
         watch holds while no later claim event is known, committed by this process (known at its commit) or by
@@ -74,6 +79,7 @@ class Runtime:
     async def _sweep_forever(self) -> None:
         while True:
             try:
+                await self.sync_clock()
                 expired = await expiry.expire_due(self.sessions, self.clock.now())
                 self.swept += expired
                 if expired:

@@ -291,10 +291,11 @@ CLAIM_TABLES = [
 
 @pytest.fixture
 async def clean_api(api: Api) -> Api:
-    """The API server with no customers or claims (reference data kept) and its clock back at the wall clock's
-    time, for tests that nominate."""
+    """The API server with no customers or claims (reference data kept) and its clock (the process's and the
+    shared sandbox clock) back at the wall clock's time, for tests that nominate."""
     api.clock.offset = timedelta(0)
     async with api.writing() as conn:
         for table in CLAIM_TABLES:
             await conn.execute(text(f"DELETE FROM {table}"))
+        await conn.execute(text("UPDATE sandbox_clock SET offset_seconds = 0"))  # the shared test clock
     return api

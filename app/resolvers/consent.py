@@ -1,5 +1,5 @@
-"""Consent: sendConsent (first send and reminders), respondToConsent (the customer's answer, public, authorised
-by the link's token) and the sandbox test clock."""
+"""Consent: sendConsent (first send and reminders) and respondToConsent (the customer's answer, public, authorised
+by the link's token)."""
 
 from datetime import datetime
 from enum import Enum
@@ -13,8 +13,7 @@ from app.resolvers.context import Info
 from app.resolvers.nominations import ContactInput
 from app.resolvers.relay import pk_of
 from app.resolvers.user_errors import UserError
-from app.services import consent, expiry
-from app.services.problems import ErrorCode, Problem
+from app.services import consent
 
 
 @strawberry.enum(description="Where a consent request stands.")
@@ -154,32 +153,3 @@ async def respond_to_consent(
         partner_name=outcome.partner_name,
         user_errors=[],
     )
-
-
-@strawberry.input(description="Move the sandbox clock forward.")
-class AdvanceTestClockInput:
-    days: int = strawberry.field(description="Whole days to move forward (1 to 3650).")
-
-
-@strawberry.type(description="The result of advanceTestClock.")
-class AdvanceTestClockPayload:
-    now: datetime | None = strawberry.field(description="The service's time after the move.")
-    expired_claims: int = strawberry.field(description="How many claims expired because of the move.")
-    user_errors: list[UserError] = strawberry.field(description="Problems; the clock did not move when any.")
-
-
-async def advance_test_clock(
-    info: Info, input: Annotated[AdvanceTestClockInput, strawberry.argument(description="How far to move.")]
-) -> AdvanceTestClockPayload:
-    info.context.require_viewer()
-    runtime = info.context.runtime
-    problem = None
-    if not runtime.settings.sandbox:
-        problem = Problem(ErrorCode.SANDBOX_ONLY, None, "The test clock exists only in sandbox mode.")
-    elif not 1 <= input.days <= 3650:
-        problem = Problem(ErrorCode.INVALID_INPUT, ("input", "days"), "Move the clock by 1 to 3650 days.")
-    if problem is not None:
-        return AdvanceTestClockPayload(now=None, expired_claims=0, user_errors=[UserError.of(problem)])
-    now = runtime.clock.advance_days(input.days)
-    expired = await expiry.expire_due(runtime.sessions, now)
-    return AdvanceTestClockPayload(now=now, expired_claims=expired, user_errors=[])

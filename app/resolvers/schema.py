@@ -10,9 +10,9 @@ from app.config import Settings
 from app.observability import ObserveOperations
 from app.persisted import PersistedQueries
 from app.resolvers import claims as claim_resolvers
+from app.resolvers import clock, lifecycle, nominations, partners, subscriptions
 from app.resolvers import consent as consent_resolvers
 from app.resolvers import engagements as engagement_resolvers
-from app.resolvers import lifecycle, nominations, partners, subscriptions
 from app.resolvers import node as node_resolvers
 from app.resolvers.context import Info
 from app.resolvers.extensions import ApplyPassedDeadlines, RequireAuthentication
@@ -95,9 +95,10 @@ class Mutation:
     request_partner_action = lifecycle.request_partner_action
     approve_claim = lifecycle.approve_claim
     reject_claim = lifecycle.reject_claim
-    advance_test_clock: consent_resolvers.AdvanceTestClockPayload = strawberry.field(
-        resolver=consent_resolvers.advance_test_clock,
-        description="Sandbox only: move the service's clock forward so deadlines pass; refused in production.",
+    advance_test_clock: clock.AdvanceTestClockPayload = strawberry.field(
+        resolver=clock.advance_test_clock,
+        description="Sandbox only, INCENTIVES_ADMIN only: move the one clock of the whole sandbox (every partner, "
+        "every server process) forward so deadlines pass; refused in production.",
     )
 
 

@@ -30,6 +30,8 @@ UserErrorCode = expose(
         "CONSENT_LINK_EXPIRED": "The consent link expired with the consent deadline.",
         "CONSENT_NO_LONGER_OPEN": "The claim no longer waits for consent (for example, it was cancelled).",
         "SANDBOX_ONLY": "Only available in sandbox mode.",
+        "ADMIN_ONLY": "Only an INCENTIVES_ADMIN may do this.",
+        "CLOCK_OUT_OF_RANGE": "The test clock moves by 1 to 400 days a call and never past 2100-01-01.",
         "CRITERIA_NOT_MET": "The customer does not meet the engagement's criteria.",
         "ID_TYPE_NOT_ALLOWED": "The engagement does not accept this kind of identifier.",
         "CLAIM_LIMIT_REACHED": "The customer already has as many active claims on the engagement as it allows.",

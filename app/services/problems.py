@@ -28,6 +28,8 @@ class ErrorCode(StrEnum):
     CONSENT_LINK_EXPIRED = "CONSENT_LINK_EXPIRED"
     CONSENT_NO_LONGER_OPEN = "CONSENT_NO_LONGER_OPEN"
     SANDBOX_ONLY = "SANDBOX_ONLY"
+    ADMIN_ONLY = "ADMIN_ONLY"
+    CLOCK_OUT_OF_RANGE = "CLOCK_OUT_OF_RANGE"
     # The eligibility reasons, for an engagement chosen that cannot be.
     CRITERIA_NOT_MET = IneligibilityReason.CRITERIA_NOT_MET.value
     ID_TYPE_NOT_ALLOWED = IneligibilityReason.ID_TYPE_NOT_ALLOWED.value
