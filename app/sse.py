@@ -37,10 +37,7 @@ def sse_route(runtime: Runtime, schema: strawberry.Schema) -> Route:
             return JSONResponse({"errors": [error]}, 400)
         context = await build_context(runtime, request, None)
         if not context.authenticated:
-            message = context.auth_error or "Authentication required."
-            return JSONResponse(
-                {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}, 401
-            )
+            return JSONResponse({"errors": [context.auth_failure().formatted]}, context.auth_status)
         results = await schema.subscribe(
             payload["query"],
             payload.get("variables") or {},

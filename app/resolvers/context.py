@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -12,7 +13,7 @@ from app.auth import REVIEWER, AuthenticationError, bearer_token
 from app.resolvers.errors import forbidden, unauthenticated
 from app.resolvers.loaders import Loaders
 from app.runtime import Runtime
-from app.services.viewer import Principal, Reviewer, load_principal
+from app.services.viewer import NoIncentivesRole, Principal, Reviewer, load_principal
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Context:
     viewer: Principal | None = None  # a partner user
     reviewer: Reviewer | None = None
     auth_error: str | None = None
+    auth_code: str = "UNAUTHENTICATED"  # or FORBIDDEN: a known user allowed nothing
     connection_params: dict[str, object] | None = None  # WebSocket connection_init payload
     loaders: Loaders = field(init=False)
 
@@ -34,14 +36,24 @@ class Context:
         if self.viewer is None:
             if self.reviewer is not None:
                 raise forbidden("This is for partner users; a reviewer token cannot use it.")
-            raise unauthenticated(self.auth_error or "Authentication required: send a bearer token.")
+            raise self.auth_failure()
         return self.viewer
+
+    def auth_failure(self) -> GraphQLError:
+        """Why this request may do nothing: unauthenticated (HTTP 401), or a user without a role (403)."""
+        if self.auth_code == "FORBIDDEN":
+            return forbidden(self.auth_error or "No Incentives role.")
+        return unauthenticated(self.auth_error or "Authentication required: send a bearer token.")
+
+    @property
+    def auth_status(self) -> int:
+        return 403 if self.auth_code == "FORBIDDEN" else 401
 
     def require_reviewer(self) -> Reviewer:
         if self.reviewer is None:
             if self.viewer is not None:
                 raise forbidden("This is for Microsoft reviewers; a partner token cannot use it.")
-            raise unauthenticated(self.auth_error or "Authentication required: send a bearer token.")
+            raise self.auth_failure()
         return self.reviewer
 
     def require_anyone(self) -> Principal | Reviewer:
@@ -68,9 +80,17 @@ class Context:
             self.reviewer = Reviewer(email=str(claims["sub"]), name=str(claims.get("name") or claims["sub"]))
             return
         async with self.runtime.sessions() as session:
-            self.viewer = await load_principal(session, str(claims["sub"]))
-        if self.viewer is None:
+            found = await load_principal(session, str(claims["sub"]))
+        if isinstance(found, NoIncentivesRole):
+            self.auth_code = "FORBIDDEN"
+            self.auth_error = (
+                "You hold no Incentives role (INCENTIVES_ADMIN or INCENTIVES_USER): ask an admin of your partner "
+                "account for one."
+            )
+        elif found is None:
             self.auth_error = "Authentication failed: the token's user is not a partner user of this service."
+        else:
+            self.viewer = found
 
 
 async def build_context(runtime: Runtime, request: Request | WebSocket, response: Any) -> Context:

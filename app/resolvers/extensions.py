@@ -12,7 +12,6 @@ from graphql import FieldNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import MaskErrors, SchemaExtension
 
 from app.resolvers.context import Context
-from app.resolvers.errors import unauthenticated
 
 # Root fields anyone may ask for: introspection (off in production) and the customer's consent answer, which its
 # link's token authorises.
@@ -37,11 +36,9 @@ class RequireAuthentication(SchemaExtension):
             }
             if fields - PUBLIC_ROOT_FIELDS:
                 # Setting the errors before validation makes Strawberry skip validation and execution.
-                execution.pre_execution_errors = [
-                    unauthenticated(context.auth_error or "Authentication required.")
-                ]
+                execution.pre_execution_errors = [context.auth_failure()]
                 if context.response is not None and hasattr(context.response, "status_code"):
-                    context.response.status_code = 401
+                    context.response.status_code = context.auth_status
         yield
 
 

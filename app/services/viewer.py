@@ -33,20 +33,32 @@ _PRINCIPAL = (
         _USERS.c.id, _USERS.c.partner_id, _USERS.c.email, _USERS.c.name, _ROLES.c.role, _ROLES.c.location_pk
     )
     .add_columns(_LOCATIONS.c.id.label("account_location"))
-    .join(_ROLES, _ROLES.c.user_id == _USERS.c.id)
+    .outerjoin(_ROLES, _ROLES.c.user_id == _USERS.c.id)
     .outerjoin(_LOCATIONS, _LOCATIONS.c.partner_id == _USERS.c.partner_id)
     .where(_USERS.c.email == bindparam("email"))
     .order_by(_ROLES.c.id, _LOCATIONS.c.id)
 )
 
 
-async def load_principal(session: AsyncSession, email: str) -> Principal | None:
-    """The partner user with this email, or None when no such user (or it holds no role)."""
+@dataclass(frozen=True)
+class NoIncentivesRole:
+    """A partner user who holds no Incentives role: known, but allowed nothing (DOMAIN.md: FORBIDDEN, not
+    UNAUTHENTICATED)."""
+
+    email: str
+
+
+async def load_principal(session: AsyncSession, email: str) -> Principal | NoIncentivesRole | None:
+    """The partner user with this email; NoIncentivesRole when it holds no role; None when no such user."""
     rows = (await session.execute(_PRINCIPAL, {"email": email.lower()})).all()
     if not rows:
         return None
     user = rows[0]
-    grants = tuple(dict.fromkeys(RoleGrant(IncentivesRole(r.role), r.location_pk) for r in rows))
+    if user.role is None:  # roles come first in the join: none at all
+        return NoIncentivesRole(user.email)
+    grants = tuple(
+        dict.fromkeys(RoleGrant(IncentivesRole(r.role), r.location_pk) for r in rows if r.role is not None)
+    )
     account_locations = sorted({r.account_location for r in rows if r.account_location is not None})
     return Principal(
         user_id=user.id,

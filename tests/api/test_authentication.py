@@ -1,9 +1,15 @@
-"""No token, a bad one, or one for nobody: a top-level UNAUTHENTICATED error and HTTP 401, nothing resolved."""
+"""No token, a bad one, or one for nobody: a top-level UNAUTHENTICATED error and HTTP 401, nothing resolved; a
+known user without an Incentives role: FORBIDDEN and HTTP 403."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
+from sqlalchemy import text
+from websockets.exceptions import ConnectionClosed
 
+from tests.api.subscriptions import open_socket
 from tests.demo import CONTOSO_ADMIN
 
 VIEWER = "{ viewer { user { email } } }"
@@ -71,3 +77,42 @@ async def test_malformed_and_invalid_documents_get_coded_top_level_errors(api):
     assert "nope" in invalid.body["errors"][0]["message"]
     malformed = await api.graphql("{ viewer { ", as_user=CONTOSO_ADMIN)
     assert malformed.error_codes == ["GRAPHQL_PARSE_FAILED"]
+
+
+@pytest.fixture
+async def roleless(api):
+    """A user of Contoso Partners who holds no Incentives role."""
+    email = "no.role@contoso-partners.example"
+    async with api.writing() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO partner_user (partner_id, email, name) "
+                "SELECT partner_id, :email, 'No Role' FROM partner_user WHERE email = :admin"
+            ),
+            {"email": email, "admin": CONTOSO_ADMIN},
+        )
+    yield email
+    async with api.writing() as conn:
+        await conn.execute(text("DELETE FROM partner_user WHERE email = :email"), {"email": email})
+
+
+async def test_a_user_without_an_incentives_role_is_forbidden_not_unauthenticated(api, roleless):
+    response = await api.graphql(VIEWER, as_user=roleless)
+    assert (response.status, response.error_codes) == (403, ["FORBIDDEN"])
+    assert "no Incentives role" in response.body["errors"][0]["message"]
+    assert response.body["data"] is None
+    mutation = await api.graphql(
+        "mutation { advanceTestClock(input: {days: 1}) { userErrors { code } } }", as_user=roleless
+    )
+    assert (mutation.status, mutation.error_codes) == (403, ["FORBIDDEN"])
+    # Server-Sent Events say the same; graphql-transport-ws closes a refused connection_init with 4403 Forbidden.
+    streamed = await api.http.post(
+        "/graphql/stream",
+        json={"query": "subscription { claimStatusChanged { id } }"},
+        headers={"Authorization": f"Bearer {api.token(roleless)}"},
+    )
+    assert (streamed.status_code, streamed.json()["errors"][0]["extensions"]["code"]) == (403, "FORBIDDEN")
+    socket = await open_socket(api.base_url, api.token(roleless))
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(socket.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
