@@ -213,6 +213,7 @@ def deadline_for(
     consented_at: datetime | None = None,
     rejected_at: datetime | None = None,
     dispute_submitted_at: datetime | None = None,
+    partner_action_requested_at: datetime | None = None,
 ) -> datetime | None:
     """The instant the claim's current waiting status ends (None: it never expires).
 
@@ -221,7 +222,8 @@ def deadline_for(
     - CUSTOMER_CONSENT_RECEIVED: consented_at + first-submit days.
     - PARTNER_ACTION_REQUIRED: consented_at + review days ("review complete, from consent"), so the partner's
       answers to the reviewer must fit in the review window; after a dispute was submitted it is instead
-      dispute_submitted_at + dispute days ("one more 30-day window from that submit").
+      dispute_submitted_at + dispute days ("one more 30-day window from that submit"). Either way never before
+      partner_action_requested_at + partner-action days (Decision: a request always leaves time to answer).
     - REJECTED, DISPUTED: rejected_at + dispute days: the dispute must be opened and
       submitted within it.
     - SUBMITTED, UNDER_REVIEW (waiting on the reviewer) and terminal statuses: None.
@@ -233,8 +235,11 @@ def deadline_for(
         return deadline(_required(consented_at, "consented_at", status), timeline.submit_days)
     if status is S.PARTNER_ACTION_REQUIRED:
         if dispute_submitted_at is not None:
-            return deadline(dispute_submitted_at, timeline.dispute_days)
-        return deadline(_required(consented_at, "consented_at", status), timeline.review_days)
+            window = deadline(dispute_submitted_at, timeline.dispute_days)
+        else:
+            window = deadline(_required(consented_at, "consented_at", status), timeline.review_days)
+        requested = _required(partner_action_requested_at, "partner_action_requested_at", status)
+        return max(window, deadline(requested, timeline.partner_action_days))
     if status in (S.REJECTED, S.DISPUTED):
         return deadline(_required(rejected_at, "rejected_at", status), timeline.dispute_days)
     return None

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from app.domain.enums import EngagementType
 
 _DAY = timedelta(days=1)
+DEFAULT_PARTNER_ACTION_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,11 @@ class Timeline:
     submit_days: int  # from consent to the first submit
     review_days: int  # from consent to the end of the review (bounds the partner's answers to the reviewer)
     dispute_days: int  # from rejection to the dispute's submit; also the window after a dispute's submit
+    # Decision (DOMAIN.md): a partner-action request always leaves at least this long to answer it.
+    partner_action_days: int = DEFAULT_PARTNER_ACTION_DAYS
 
     def __post_init__(self) -> None:
-        for name in ("consent_days", "submit_days", "review_days", "dispute_days"):
+        for name in ("consent_days", "submit_days", "review_days", "dispute_days", "partner_action_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 day")
 
@@ -52,6 +55,7 @@ def timeline_for(
     submit_days: int | None = None,
     review_days: int | None = None,
     dispute_days: int | None = None,
+    partner_action_days: int | None = None,
 ) -> Timeline:
     """The type's default timeline with the engagement's overrides (those not None) applied."""
     default = DEFAULT_TIMELINES[engagement_type]
@@ -60,6 +64,9 @@ def timeline_for(
         submit_days=default.submit_days if submit_days is None else submit_days,
         review_days=default.review_days if review_days is None else review_days,
         dispute_days=default.dispute_days if dispute_days is None else dispute_days,
+        partner_action_days=default.partner_action_days
+        if partner_action_days is None
+        else partner_action_days,
     )
 
 

@@ -126,6 +126,7 @@ def engagement_timeline(engagement: Engagement) -> Timeline:
         submit_days=engagement.submit_days,
         review_days=engagement.review_days,
         dispute_days=engagement.dispute_days,
+        partner_action_days=engagement.partner_action_days,
     )
 
 

@@ -120,6 +120,7 @@ async def apply_action(
         consented_at=claim.consented_at,
         rejected_at=claim.rejected_at,
         dispute_submitted_at=claim.dispute_submitted_at,
+        partner_action_requested_at=claim.partner_action_requested_at,
     )
     claim.updated_at = now
     number = claim.claim_number  # read now: after a failed flush the row's attributes are expired

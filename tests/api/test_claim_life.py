@@ -2,6 +2,7 @@
 cancellation, every expiry, and the history that records it."""
 
 import asyncio
+from datetime import datetime, timedelta
 
 from tests.api.claim_flow import act, claim, consented_claim, new_claim, reviewer_token
 from tests.demo import CONTOSO_ADMIN, FABRIKAM_ADMIN
@@ -235,3 +236,37 @@ async def test_racing_reviewer_decisions_have_exactly_one_winner(clean_api, smtp
     decisions = [e for e in _steps(data) if e[0] in {"APPROVE", "REJECT"}]
     assert len(decisions) == 1
     assert data["status"] == winners[0]["claim"]["status"]
+
+
+async def test_a_partner_action_request_after_the_review_window_leaves_the_partner_time(clean_api, smtp):
+    """Decision (DOMAIN.md): the deadline is the later of the review window and the request + 14 days; the claim
+    cannot expire at or before the request, and the history stays in time order."""
+    api = clean_api
+    reviewer = reviewer_token(api)
+    claim_id = await consented_claim(api, smtp)  # an ASSESSMENT: review complete 90 days after consent
+    assert (await act(api, "submitClaim", claim_id))["claim"]["status"] == "SUBMITTED"
+    await _advance(api, 100)  # past the review window: the claim waits on the reviewer, so it cannot expire
+    asked = await act(api, "requestPartnerAction", claim_id, "Attach the agenda.", token=reviewer)
+    assert asked["userErrors"] == [] and asked["claim"]["status"] == "PARTNER_ACTION_REQUIRED"
+    now = api.clock.now()
+    deadline = datetime.fromisoformat(asked["claim"]["deadline"])
+    assert timedelta(days=14) - timedelta(minutes=1) < deadline - now <= timedelta(days=14)
+    assert (await claim(api, claim_id))["status"] == "PARTNER_ACTION_REQUIRED"  # a read does not expire it
+
+    await _advance(api, 13)
+    assert (await claim(api, claim_id))["status"] == "PARTNER_ACTION_REQUIRED"
+    await _advance(api, 2)
+    expired = await claim(api, claim_id)
+    assert expired["status"] == "POST_SUBMISSION_EXPIRED"
+    times = [datetime.fromisoformat(e["node"]["occurredAt"]) for e in (await _history(api, claim_id))]
+    assert times == sorted(times)
+    assert times[-1] > times[-2]  # the expiry comes after the request that gave the deadline
+
+
+async def _history(api, claim_id: str) -> list[dict]:
+    query = (
+        "query($id: ID!) { claim(id: $id) { history(first: 50) { edges { node { action occurredAt } } } } }"
+    )
+    return (await api.graphql(query, {"id": claim_id}, as_user=CONTOSO_ADMIN)).data["claim"]["history"][
+        "edges"
+    ]

@@ -238,9 +238,12 @@ CREATED = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 CONSENTED = CREATED + timedelta(days=5, hours=3)
 REJECTED_AT = CONSENTED + timedelta(days=40)
 DISPUTE_SUBMITTED = REJECTED_AT + timedelta(days=10)
+ASKED = CONSENTED + timedelta(days=20)  # a partner-action request well inside the review window
 
 
-def deadline_of(status: S, dispute_submitted_at: datetime | None = None) -> datetime | None:
+def deadline_of(
+    status: S, dispute_submitted_at: datetime | None = None, partner_action_requested_at: datetime = ASKED
+) -> datetime | None:
     return deadline_for(
         status,
         TL,
@@ -248,6 +251,7 @@ def deadline_of(status: S, dispute_submitted_at: datetime | None = None) -> date
         consented_at=CONSENTED,
         rejected_at=REJECTED_AT,
         dispute_submitted_at=dispute_submitted_at,
+        partner_action_requested_at=partner_action_requested_at,
     )
 
 
@@ -271,6 +275,40 @@ def test_deadlines_follow_the_table(status: S, expected: datetime | None) -> Non
 
 def test_after_a_dispute_submit_the_partner_has_one_more_window() -> None:
     assert deadline_of(S.PARTNER_ACTION_REQUIRED, DISPUTE_SUBMITTED) == DISPUTE_SUBMITTED + timedelta(days=30)
+
+
+@given(
+    asked_after_consent=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=2000)),
+    after_dispute=st.booleans(),
+    partner_action_days=st.integers(min_value=1, max_value=60),
+)
+def test_a_partner_action_request_always_leaves_time_to_answer(
+    asked_after_consent: timedelta, after_dispute: bool, partner_action_days: int
+) -> None:
+    """Decision (DOMAIN.md): the later of the window and the request + partner-action days, so a request made
+    late in (or after) the review window never gives a deadline in the past."""
+    asked = CONSENTED + asked_after_consent
+    dispute_submitted = min(DISPUTE_SUBMITTED, asked) if after_dispute else None
+    timeline = Timeline(30, 90, 120, 30, partner_action_days=partner_action_days)
+    got = deadline_for(
+        S.PARTNER_ACTION_REQUIRED,
+        timeline,
+        created_at=CREATED,
+        consented_at=CONSENTED,
+        rejected_at=REJECTED_AT,
+        dispute_submitted_at=dispute_submitted,
+        partner_action_requested_at=asked,
+    )
+    window = dispute_submitted + timedelta(days=30) if dispute_submitted else CONSENTED + timedelta(days=120)
+    assert got == max(window, asked + timedelta(days=partner_action_days))
+    assert got is not None and got > asked
+
+
+def test_a_request_after_the_review_window_gives_the_partner_its_days() -> None:
+    late = CONSENTED + timedelta(days=130)  # 10 days after the 120-day review window closed
+    assert deadline_of(S.PARTNER_ACTION_REQUIRED, partner_action_requested_at=late) == late + timedelta(
+        days=14
+    )
 
 
 def test_a_deadline_needs_its_start() -> None:
