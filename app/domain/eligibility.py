@@ -3,7 +3,7 @@
 No cascading (DOMAIN.md): the facts are those of the one identifier given (a domain: of its resolved tenant).
 """
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -92,6 +92,12 @@ def location_reasons(engagement: EngagementRules, location: LocationFacts) -> li
     if location.location_id not in engagement.eligible_location_ids:
         reasons.append(R.LOCATION_NOT_ELIGIBLE)
     return reasons
+
+
+def any_location_can_nominate(engagement: EngagementRules, locations: Iterable[LocationFacts]) -> bool:
+    """Whether one of these locations (the viewer's) can be chosen for a claim on the engagement: what the
+    Customers page needs before it offers CLAIM_CUSTOMER (DOMAIN.md: rows offer only what succeeds)."""
+    return any(not location_reasons(engagement, location) for location in locations)
 
 
 def _meets_criteria(engagement: EngagementRules, id_type: CustomerIdType, customer: CustomerFacts) -> bool:

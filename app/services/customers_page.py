@@ -42,11 +42,27 @@ from sqlalchemy import ColumnElement, Row, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.domain.eligibility import NO_CLAIMS, accepts_claims, customer_reasons, reasons_shown
+from app.domain.eligibility import (
+    NO_CLAIMS,
+    LocationFacts,
+    accepts_claims,
+    any_location_can_nominate,
+    customer_reasons,
+    reasons_shown,
+)
 from app.domain.enums import ActorKind, ClaimAction, CustomerIdType, IneligibilityReason, PayType
 from app.domain.identifiers import Identifier, limit_key
 from app.domain.nomination import claim_selection_problems
-from app.models import Claim, ClaimEvent, Customer, CustomerIdentifier, Engagement, ReferenceDataVersion
+from app.models import (
+    Claim,
+    ClaimEvent,
+    Customer,
+    CustomerIdentifier,
+    Engagement,
+    EngagementLocation,
+    PartnerLocation,
+    ReferenceDataVersion,
+)
 from app.services import claims as claim_service
 from app.services.catalogue import engagement_rules
 from app.services.directory import DatabaseDirectory
@@ -509,8 +525,13 @@ async def _customer_tab(
         page = window(await _whole_tab(session, viewer, engagement, tab, search, now, judgements), request)
     else:
         page = await _decided_page(session, viewer, engagement, tab, search, request, now)
-    # The same rule claimCustomer applies: known customers are claimed for fixed-pay engagements only.
-    may_claim = eligible_tab and not claim_selection_problems([PayType(engagement.pay_type)])
+    # The rules claimCustomer applies: known customers are claimed for fixed-pay engagements only, at a location
+    # of the viewer's that can be chosen for the engagement.
+    may_claim = (
+        eligible_tab
+        and not claim_selection_problems([PayType(engagement.pay_type)])
+        and await _viewer_can_nominate(session, viewer, engagement)
+    )
     customers, claims = await _page_rows(session, page.items)
     rows = []
     for row in page.items:
@@ -518,6 +539,24 @@ async def _customer_tab(
         actions = row_actions(claim, may_claim=may_claim) if eligible_tab else None
         rows.append(_row(row.key, customers[row.key], claim, now, reasons=row.reasons, actions=actions))
     return Page(rows, page.keys, page.has_next, page.has_previous, page.total)
+
+
+async def _viewer_can_nominate(session: AsyncSession, viewer: Principal, engagement: Engagement) -> bool:
+    """Whether one of the viewer's locations can be chosen for a claim on the engagement: one statement."""
+    eligible_here = exists().where(
+        col(EngagementLocation.engagement_id) == engagement.id,
+        col(EngagementLocation.location_id) == col(PartnerLocation.location_id),
+    )
+    rows = (
+        await session.execute(
+            select(col(PartnerLocation.location_id), col(PartnerLocation.mci_enrolled), eligible_here).where(
+                col(PartnerLocation.id).in_(sorted(viewer.location_pks))
+            )
+        )
+    ).all()
+    eligible_ids = frozenset(location_id for location_id, _enrolled, here in rows if here)
+    locations = [LocationFacts(location_id, enrolled) for location_id, enrolled, _here in rows]
+    return any_location_can_nominate(engagement_rules(engagement, eligible_ids), locations)
 
 
 async def _page_rows(

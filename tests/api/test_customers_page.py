@@ -532,6 +532,49 @@ async def test_another_partner_sees_none_of_it(clean_api, smtp):
         assert (await tab(api, ASSESSMENT, which, user=FABRIKAM_ADMIN, search="example"))["edges"] == []
 
 
+CLAIM_CUSTOMER = """mutation($input: ClaimCustomerInput!) {
+  claimCustomer(input: $input) { claims { id } userErrors { code field } } }"""
+
+
+async def _claim_known(api: Api, customer: str, engagement: str, location: str, user: str) -> dict[str, Any]:
+    ids = await _global_ids(api)
+    contact = {
+        "firstName": "Nancy",
+        "lastName": "Davolio",
+        "email": f"nancy.{uuid.uuid4().hex[:8]}@customer.example",
+    }
+    variables = {
+        "input": {
+            "customerId": customer,
+            "friendlyName": "Claimed again",
+            "locationId": ids[location],
+            "engagementIds": [ids[engagement]],
+            "customerContact": contact,
+            "partnerContact": {"firstName": "Megan", "lastName": "Bowen", "email": "megan@partner.example"},
+        }
+    }
+    return (await api.graphql(CLAIM_CUSTOMER, variables, as_user=user)).data["claimCustomer"]
+
+
+async def test_claim_customer_is_offered_only_to_a_viewer_with_a_location_that_can_claim(clean_api, smtp):
+    """DOMAIN.md, rows offer only what succeeds: the seller holds only Toronto, which cannot earn on the security
+    assessment; the known customer is on its Eligible tab, without CLAIM_CUSTOMER, and claiming it fails; the
+    admin (Seattle can earn) is offered it, and claiming it succeeds."""
+    api = clean_api
+    northwind = await add(api, "northwindtraders.example")
+    await accept(api, smtp, northwind)  # known to the account
+
+    seller = rows(await tab(api, SECURITY, "ELIGIBLE", user=CONTOSO_SELLER))
+    assert seller["northwindtraders.example"]["availableActions"] == []
+    refused = await _claim_known(api, northwind["customer"], SECURITY, TORONTO, CONTOSO_SELLER)
+    assert [e["code"] for e in refused["userErrors"]] == ["LOCATION_NOT_ELIGIBLE"] and refused["claims"] == []
+
+    admin = rows(await tab(api, SECURITY, "ELIGIBLE"))
+    assert admin["northwindtraders.example"]["availableActions"] == ["CLAIM_CUSTOMER"]
+    claimed = await _claim_known(api, northwind["customer"], SECURITY, SEATTLE, CONTOSO_ADMIN)
+    assert claimed["userErrors"] == [] and len(claimed["claims"]) == 1
+
+
 async def test_a_location_scoped_user_sees_the_accounts_customers_but_only_its_locations_claims(
     clean_api, smtp
 ):
