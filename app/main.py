@@ -6,11 +6,9 @@ from contextlib import asynccontextmanager
 
 import orjson
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -24,7 +22,6 @@ from app.consent_page import consent_routes
 from app.persisted import PersistedQueries
 from app.resolvers import subscriptions
 from app.resolvers.context import Context, build_context
-from app.resolvers.extensions import is_unavailable
 from app.resolvers.limits import RequestGuards, request_middleware
 from app.resolvers.schema import build_schema
 from app.runtime import Runtime
@@ -72,25 +69,6 @@ class GraphQLApp(RequestGuards, GraphQL[Context, None]):
         return UNSET
 
 
-class SharedSandboxClock:
-    """Every request and WebSocket of a sandbox starts on the one shared test clock (DOMAIN.md): another worker or
-    host may have moved it. One indexed read; production has no test clock and skips it."""
-
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        self.app = app
-        self.runtime = runtime
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and scope["path"] not in observability.QUIET_PATHS:
-            try:
-                await self.runtime.sync_clock()
-            except Exception as error:
-                if not is_unavailable(error):
-                    raise
-                # The database cannot be read: the request's own first read reports it (UNAVAILABLE, 503).
-        await self.app(scope, receive, send)
-
-
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     runtime = Runtime.create(settings or get_settings(), clock)
     graphql = GraphQLApp(runtime)
@@ -118,10 +96,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             *consent_routes(runtime),
         ],
         lifespan=lifespan,
-        middleware=[
-            *request_middleware(runtime.settings),  # CORS allowlist, request body cap
-            *([Middleware(SharedSandboxClock, runtime=runtime)] if runtime.settings.sandbox else []),
-        ],
+        middleware=request_middleware(runtime.settings),  # CORS allowlist, request body cap
     )
     app.state.runtime = runtime
     observability.install(app, runtime, graphql.schema)  # probes, /metrics, request logs and ids, tracing

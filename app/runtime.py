@@ -70,9 +70,11 @@ class Runtime:
             await sandbox.sync(self.sessions, self.clock)
 
     async def apply_passed_deadlines(self) -> int:
-        """Expire the claims whose deadline passed, asking the database only when one can have: the deadline
-        watch holds while no later claim event is known, committed by this process (known at its commit) or by
-        another (the hub's last event, from LISTEN/NOTIFY or its poll)."""
+        """Before every operation (any transport): take up the shared sandbox clock, then expire the claims whose
+        deadline passed, asking the database only when one can have: the deadline watch holds while no later
+        claim event is known, committed by this process (known at its commit) or by another (the hub's last
+        event, from LISTEN/NOTIFY or its poll)."""
+        await self.sync_clock()
         mark = max(self.hub.last_id, self.latest_committed_event)
         return await expiry.expire_due(self.sessions, self.clock.now(), watch=self.deadlines, mark=mark)
 

@@ -1,12 +1,15 @@
 """The sandbox test clock (DOMAIN.md): one clock for the whole sandbox, kept in the database so every worker and
 host agrees; only an INCENTIVES_ADMIN moves it, by 1 to 400 days a call, never past 2100-01-01."""
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text as sql
 
+from tests.api.subscriptions import open_socket, text
 from tests.demo import CONTOSO_ADMIN, CONTOSO_SELLER, FABRIKAM_ADMIN
 from tests.ops import ServeProcess, add_customer_input, seeded_database
 
@@ -23,7 +26,7 @@ async def _advance(api, days: int, user: str = CONTOSO_ADMIN) -> dict:
 
 async def _shared_offset(api) -> int:
     async with api.database.engine.connect() as conn:
-        return int((await conn.execute(text("SELECT offset_seconds FROM sandbox_clock"))).scalar_one())
+        return int((await conn.execute(sql("SELECT offset_seconds FROM sandbox_clock"))).scalar_one())
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ async def clock_api(clean_api):
     yield clean_api
     clean_api.clock.offset = timedelta(0)
     async with clean_api.writing() as conn:
-        await conn.execute(text("UPDATE sandbox_clock SET offset_seconds = 0"))
+        await conn.execute(sql("UPDATE sandbox_clock SET offset_seconds = 0"))
 
 
 async def test_only_an_incentives_admin_moves_the_clock(clock_api):
@@ -97,6 +100,9 @@ async def test_every_server_process_runs_on_the_one_clock(backend):
                 token=token,
             )
             [claim] = added.json()["data"]["addCustomer"]["claims"]
+            # A WebSocket opened on the first process now sees the moves made later on the second.
+            socket = await open_socket(one.base_url, token)
+            assert text(await asyncio.wait_for(socket.recv(), 10))["type"] == "connection_ack"
             start = datetime.now(UTC)
             answered = []
             for step in range(10):
@@ -106,6 +112,22 @@ async def test_every_server_process_runs_on_the_one_clock(backend):
             # Each move starts from the one before it, whichever process made it: one day apart, in order.
             for k, now in enumerate(answered, start=1):
                 assert timedelta(days=k) <= now - start < timedelta(days=k, minutes=5)
+            # The last move was the second process's: the first one's own clock has seen 9 days, the shared one 10.
+            await socket.send(
+                json.dumps(
+                    {
+                        "id": "read",
+                        "type": "subscribe",
+                        "payload": {
+                            "query": "query($id: ID!) { claim(id: $id) { daysRemaining } }",
+                            "variables": {"id": claim["id"]},
+                        },
+                    }
+                )
+            )
+            message = text(await asyncio.wait_for(socket.recv(), 10))
+            assert message["payload"]["data"]["claim"]["daysRemaining"] == 30 - 10
+            await socket.close()
             moved = (await two.graphql(client, ADVANCE, {"days": 25}, token=token)).json()
             assert moved["data"]["advanceTestClock"]["userErrors"] == []
             read = await one.graphql(
