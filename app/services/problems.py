@@ -28,6 +28,10 @@ class ErrorCode(StrEnum):
     CONSENT_LINK_EXPIRED = "CONSENT_LINK_EXPIRED"
     CONSENT_NO_LONGER_OPEN = "CONSENT_NO_LONGER_OPEN"
     SANDBOX_ONLY = "SANDBOX_ONLY"
+    # The consent recipient (DOMAIN.md): never the partner itself; reminders limited; a link replaced.
+    RECIPIENT_IS_PARTNER = "RECIPIENT_IS_PARTNER"
+    REMINDER_LIMIT = "REMINDER_LIMIT"
+    CONSENT_LINK_REPLACED = "CONSENT_LINK_REPLACED"
     # The eligibility reasons, for an engagement chosen that cannot be.
     CRITERIA_NOT_MET = IneligibilityReason.CRITERIA_NOT_MET.value
     ID_TYPE_NOT_ALLOWED = IneligibilityReason.ID_TYPE_NOT_ALLOWED.value

@@ -9,7 +9,7 @@ from sqlalchemy import text, update
 
 from app.cli import DEMO_DATA
 from app.models import Claim
-from tests.conftest import CLAIM_TABLES, Api
+from tests.conftest import CLAIM_TABLES, Api, reset_partner_domains
 from tests.demo import CONTOSO_ADMIN, FABRIKAM_ADMIN, LITWARE_ADMIN
 
 DEMO = json.loads(DEMO_DATA.read_text())
@@ -209,6 +209,7 @@ async def wipe_nominations(api: Api) -> None:
     async with api.writing() as conn:
         for table in CLAIM_TABLES:
             await conn.execute(text(f"DELETE FROM {table}"))
+        await reset_partner_domains(conn)
 
 
 async def mark_consented(api: Api, claim_id: str) -> None:
