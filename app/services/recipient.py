@@ -57,13 +57,12 @@ async def check_recipient(
     """Whether `customer_email` may receive the partner's consent request: never at a domain of the partner
     (its recorded domains and `partner_email`, the partner contact being set), and with a `reason` unless it is
     at one of the customer's `tenant_domains`. One statement (the partner's domains)."""
-    problems = []
     # An empty `customer_email`: none to judge (the caller reports it as invalid input).
     required = bool(tenant_mismatch_reason_required(tenant_domains, customer_email))
     kept = kept_reason(required, reason)
-    if required and kept is None:
-        problems.append(mismatch_reason_problem())
     own = await partner_domains(session, partner_id)
     if recipient_is_partner(customer_email, partner_domains_with(own, partner_email)):
-        problems.append(recipient_is_partner_problem())
+        # Refused with or without a reason: asking for one as well would only mislead.
+        return RecipientCheck([recipient_is_partner_problem()], kept, own)
+    problems = [mismatch_reason_problem()] if required and kept is None else []
     return RecipientCheck(problems, kept, own)
