@@ -161,7 +161,8 @@ class Claim(Node):
         )
 
     @strawberry.field(
-        description="The comments exchanged with the reviewer (requests, rejections, disputes), oldest first."
+        description="The comments that came with actions, oldest first: those exchanged with the reviewer "
+        "(requests, rejections, disputes) and the tenant mismatch reasons given with the customer contact."
     )
     async def comments(self, info: Info) -> list[ClaimEvent]:
         assert self.row.id is not None

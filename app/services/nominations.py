@@ -196,8 +196,10 @@ async def _facts(
             [Problem(ErrorCode.NOT_FOUND, (*field_prefix, "locationId"), "No such location of yours.")]
         )
     identifier = _parse(question.id_type, question.id_value, (*field_prefix, "customerIdValue"))
-    # With the customer's tenant's domains: the consent recipient rule applies to every identifier type.
-    entry = await DatabaseDirectory(session).lookup(identifier)
+    # With the customer's tenant's domains when there is an email to judge: the consent recipient rule applies to
+    # every identifier type.
+    with_domains = bool((question.customer_email or "").strip())
+    entry = await DatabaseDirectory(session).lookup(identifier, with_domains=with_domains)
     return _Facts(location, identifier, entry, limit_key(identifier, entry.tenant_id))
 
 
