@@ -71,7 +71,7 @@ class CustomerEligibility:
     tenant_mismatch_reason_required: bool | None = strawberry.field(
         description="True when addCustomer will need `tenantMismatchReason`: the customer email's domain is not "
         "one of the customer's tenant's domains (any identifier type; also when the directory knows no domain of "
-        "its tenant). Null until `customerEmail` is given."
+        "its tenant). Null until `customerEmail` is given, and for an identifier the directory does not know."
     )
     eligible_engagements: list[EngagementEligibility] = strawberry.field(
         description="Engagements that can be chosen."

@@ -241,9 +241,12 @@ async def _judge(
         identifier=facts.identifier,
         entry=entry,
         limit_key=key,
+        # Not judged for an identifier the directory does not know (IDENTIFIER_NOT_FOUND says it all).
         tenant_mismatch_reason_required=tenant_mismatch_reason_required(
             entry.tenant_domains, question.customer_email
-        ),
+        )
+        if entry.facts.found
+        else None,
         verdicts=verdicts,
     )
 
@@ -577,7 +580,7 @@ async def _nominate(
     recipient = await check_recipient(
         session,
         viewer.partner_id,
-        facts.entry.tenant_domains,
+        facts.entry.tenant_domains if facts.entry.facts.found else None,
         "" if email_invalid else question.customer_email or "",
         command.partner_contact.email,
         command.tenant_mismatch_reason,

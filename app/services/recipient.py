@@ -49,16 +49,19 @@ def recipient_is_partner_problem(field: Path = RECIPIENT_FIELD) -> Problem:
 async def check_recipient(
     session: AsyncSession,
     partner_id: int,
-    tenant_domains: Collection[str],
+    tenant_domains: Collection[str] | None,
     customer_email: str,
     partner_email: str,
     reason: str | None,
 ) -> RecipientCheck:
     """Whether `customer_email` may receive the partner's consent request: never at a domain of the partner
     (its recorded domains and `partner_email`, the partner contact being set), and with a `reason` unless it is
-    at one of the customer's `tenant_domains`. One statement (the partner's domains)."""
+    at one of the customer's `tenant_domains` (None: the customer is not in the directory, which is its own
+    problem, IDENTIFIER_NOT_FOUND; no reason is asked then). One statement (the partner's domains)."""
     # An empty `customer_email`: none to judge (the caller reports it as invalid input).
-    required = bool(tenant_mismatch_reason_required(tenant_domains, customer_email))
+    required = tenant_domains is not None and bool(
+        tenant_mismatch_reason_required(tenant_domains, customer_email)
+    )
     kept = kept_reason(required, reason)
     own = await partner_domains(session, partner_id)
     if recipient_is_partner(customer_email, partner_domains_with(own, partner_email)):

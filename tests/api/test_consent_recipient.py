@@ -290,6 +290,22 @@ async def test_the_preview_says_when_the_email_is_the_partners(clean_api):
     assert answer["eligibleEngagements"]  # the identifier is still judged
 
 
+async def test_an_unknown_identifier_is_not_judged_for_a_reason(clean_api):
+    api = clean_api
+    unknown = {"id_type": "DOMAIN_NAME", "id_value": "not-in-the-directory.example"}
+    answer = await preview(api, CONTOSO_ADMIN, location=SEATTLE, customerEmail="a@b.example", **unknown)
+    assert answer["tenantMismatchReasonRequired"] is None
+    payload = await add(
+        api,
+        CONTOSO_ADMIN,
+        location=SEATTLE,
+        engagements=[ENGAGEMENT],
+        customer_contact=contact("a@b.example"),
+        **unknown,
+    )
+    assert errors(payload) == [("IDENTIFIER_NOT_FOUND", ("input", "engagementIds", "0"))]
+
+
 # --------------------------------------------------------------------------------------- claimCustomer
 
 
