@@ -17,6 +17,7 @@ from app.services.problems import ErrorCode, Problems
 CSRF_COOKIE = "mci_consent_csrf"
 _STATUS = {
     ErrorCode.CONSENT_LINK_INVALID: 404,
+    ErrorCode.CONSENT_LINK_REPLACED: 410,
     ErrorCode.CONSENT_ALREADY_ANSWERED: 410,
     ErrorCode.CONSENT_LINK_EXPIRED: 410,
     ErrorCode.CONSENT_NO_LONGER_OPEN: 410,
@@ -54,16 +55,17 @@ def consent_routes(runtime: Runtime) -> list[Route]:
         token = request.path_params["token"]
         try:
             async with runtime.sessions() as session:
-                opened = await consent.open_request(session, runtime.settings, token, runtime.clock.now())
+                opened = await consent.open_request(session, runtime.settings, token, await runtime.now())
         except Problems as error:
             return _problem_page(error)
         csrf = secrets.token_urlsafe(24)
-        claim, engagement = opened.claim, opened.engagement
+        engagement = opened.engagement
         deadline = opened.request.expires_at.strftime("%d %B %Y, %H:%M UTC")
+        # The partner organisation, the engagement and the customer organisation; never the friendly name.
         body = (
             f"<h1>{escape(opened.partner.name)} asks for your consent</h1>"
-            f"<p>to run the engagement <strong>{escape(engagement.name)}</strong> with "
-            f"<strong>{escape(claim.friendly_name)}</strong> under the Microsoft Commerce Incentive program.</p>"
+            f"<p>on behalf of <strong>{escape(opened.customer_name)}</strong>, to run the engagement "
+            f"<strong>{escape(engagement.name)}</strong> under the Microsoft Commerce Incentive program.</p>"
             f"<p class=muted>{escape(engagement.description)}</p>"
             f"<p class=muted>Please answer before {escape(deadline)}. You can answer once.</p>"
             f'<form method="post"><input type="hidden" name="csrf" value="{csrf}">'
@@ -98,7 +100,7 @@ def consent_routes(runtime: Runtime) -> list[Route]:
                 403,
             )
         outcome = await consent.respond(
-            runtime.sessions, runtime.settings, request.path_params["token"], decision, runtime.clock.now()
+            runtime.sessions, runtime.settings, request.path_params["token"], decision, await runtime.now()
         )
         if isinstance(outcome, list):
             return _problem_page(Problems(outcome))

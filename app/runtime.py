@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -68,6 +69,11 @@ class Runtime:
         """Sandbox: take up the shared test clock (another process may have moved it); production has none."""
         if self.settings.sandbox:
             await sandbox.sync(self.sessions, self.clock)
+
+    async def now(self) -> datetime:
+        """The time, on the shared sandbox clock: for the paths outside GraphQL (the consent page)."""
+        await self.sync_clock()
+        return self.clock.now()
 
     async def apply_passed_deadlines(self) -> int:
         """Before every operation (any transport): take up the shared sandbox clock, then expire the claims whose

@@ -39,6 +39,7 @@ from app.auth import mint_token
 from app.cli import DEMO_DATA
 from app.clock import Clock
 from app.config import Settings
+from app.domain.identifiers import email_domain
 from app.main import create_app
 from app.runtime import Runtime
 from app.services.importer import import_reference_data, load_document
@@ -289,13 +290,28 @@ CLAIM_TABLES = [
 ]
 
 
+async def reset_partner_domains(conn: AsyncConnection) -> None:
+    """The partners' own domains back to those of their users (the reference data's): the domains a test's
+    partner contacts added are that test's, and would refuse the next test's recipients (RECIPIENT_IS_PARTNER)."""
+    await conn.execute(text("DELETE FROM partner_domain"))
+    users = (await conn.execute(text("SELECT partner_id, email FROM partner_user"))).all()
+    rows = sorted({(partner_id, domain) for partner_id, email in users if (domain := email_domain(email))})
+    if rows:
+        await conn.execute(
+            text("INSERT INTO partner_domain (partner_id, domain) VALUES (:partner_id, :domain)"),
+            [{"partner_id": partner_id, "domain": domain} for partner_id, domain in rows],
+        )
+
+
 @pytest.fixture
 async def clean_api(api: Api) -> Api:
-    """The API server with no customers or claims (reference data kept) and its clock (the process's and the
-    shared sandbox clock) back at the wall clock's time, for tests that nominate."""
+    """The API server with no customers or claims (reference data kept), the partners' own domains those of
+    their users, and its clock (the process's and the shared sandbox clock) back at the wall clock's time, for
+    tests that nominate."""
     api.clock.offset = timedelta(0)
     async with api.writing() as conn:
         for table in CLAIM_TABLES:
             await conn.execute(text(f"DELETE FROM {table}"))
         await conn.execute(text("UPDATE sandbox_clock SET offset_seconds = 0"))  # the shared test clock
+        await reset_partner_domains(conn)
     return api

@@ -3,7 +3,7 @@
 No cascading (DOMAIN.md): the facts are those of the one identifier given (a domain: of its resolved tenant).
 """
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +16,6 @@ from app.domain.enums import (
     IneligibilityReason,
     PayType,
 )
-from app.domain.identifiers import email_domain
 
 R = IneligibilityReason
 
@@ -162,23 +161,3 @@ def ineligibility_reasons(
     return location_reasons(engagement, location) + customer_reasons(
         engagement, id_type, customer, counts, now
     )
-
-
-def _belongs_to(domain: str, tenant_domain: str) -> bool:
-    # Decision: a tenant's domain covers its subdomains (mail.contoso.com belongs to contoso.com).
-    return domain == tenant_domain or domain.endswith("." + tenant_domain)
-
-
-def tenant_mismatch_reason_required(
-    id_type: CustomerIdType, tenant_domains: Collection[str], contact_email: str | None
-) -> bool:
-    """True when a tenant ID is given and the contact's email domain is not one of the tenant's domains.
-
-    Decision: with no (valid) email there is no match to show, so a reason is required.
-    """
-    if id_type is not CustomerIdType.TENANT_ID:
-        return False
-    domain = email_domain(contact_email) if contact_email is not None else None
-    if domain is None:
-        return True
-    return not any(_belongs_to(domain, d.strip().lower()) for d in tenant_domains)

@@ -108,6 +108,7 @@ class ClaimAction(StrEnum):
     CREATE = "CREATE"  # add or claim a customer
     SEND_CONSENT = "SEND_CONSENT"
     RESEND_CONSENT = "RESEND_CONSENT"
+    UPDATE_CONTACT = "UPDATE_CONTACT"  # the customer contact changed (with a send: sendConsent)
     ACCEPT_CONSENT = "ACCEPT_CONSENT"
     DECLINE_CONSENT = "DECLINE_CONSENT"
     EXPIRE_CONSENT = "EXPIRE_CONSENT"

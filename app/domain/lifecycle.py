@@ -68,6 +68,11 @@ TRANSITIONS: Mapping[tuple[ClaimStatus, ClaimAction], Transition] = MappingProxy
         (S.AWAITING_CUSTOMER_CONSENT_RESPONSE, A.RESEND_CONSENT): Transition(
             S.AWAITING_CUSTOMER_CONSENT_RESPONSE, PARTNER
         ),
+        # Changing the customer contact is an action on the claim: same status, same deadline (DOMAIN.md).
+        (S.CUSTOMER_CLAIMED, A.UPDATE_CONTACT): Transition(S.CUSTOMER_CLAIMED, PARTNER),
+        (S.AWAITING_CUSTOMER_CONSENT_RESPONSE, A.UPDATE_CONTACT): Transition(
+            S.AWAITING_CUSTOMER_CONSENT_RESPONSE, PARTNER
+        ),
         (S.AWAITING_CUSTOMER_CONSENT_RESPONSE, A.ACCEPT_CONSENT): Transition(
             S.CUSTOMER_CONSENT_RECEIVED, CUSTOMER
         ),
@@ -96,6 +101,10 @@ TRANSITIONS: Mapping[tuple[ClaimStatus, ClaimAction], Transition] = MappingProxy
         (S.DISPUTED, A.EXPIRE_DISPUTE): Transition(S.DISPUTED_EXPIRED, CLOCK),
     }
 )
+
+# Actions recorded in the history but done only as part of another: a contact changes with a send (sendConsent).
+# They are never offered on their own in `available_actions`.
+RECORDED_ONLY: frozenset[ClaimAction] = frozenset({A.UPDATE_CONTACT})
 
 # Once the one dispute is used: a rejection is final, and there is no second dispute (None: not allowed).
 AFTER_DISPUTE: Mapping[tuple[ClaimStatus, ClaimAction], ClaimStatus | None] = MappingProxyType(
@@ -184,7 +193,8 @@ def next_status(state: ClaimState, action: ClaimAction, actor: ActorKind) -> Cla
 
 
 def available_actions(state: ClaimState, actor: ActorKind) -> list[ClaimAction]:
-    """What `actor` may do now, in ClaimAction order. Clock actions are listed regardless of deadlines."""
+    """What `actor` may do now, in ClaimAction order. Clock actions are listed regardless of deadlines; actions
+    done only as part of another (`RECORDED_ONLY`) are not listed."""
     return list(_available(state, actor))
 
 
@@ -192,6 +202,8 @@ def available_actions(state: ClaimState, actor: ActorKind) -> list[ClaimAction]:
 def _available(state: ClaimState, actor: ActorKind) -> tuple[ClaimAction, ...]:
     actions = []
     for action in ClaimAction:
+        if action in RECORDED_ONLY:
+            continue
         try:
             next_state(state, action, actor)
         except TransitionNotAllowed:

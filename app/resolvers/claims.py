@@ -7,6 +7,7 @@ import strawberry
 
 from app import models
 from app.domain.enums import ActorKind as DomainActorKind
+from app.domain.enums import ClaimStatus as DomainClaimStatus
 from app.resolvers.context import Info
 from app.resolvers.customers import Customer, CustomerIdentifier
 from app.resolvers.engagements import Engagement, Money
@@ -25,6 +26,7 @@ from app.resolvers.relay import (
     to_global_id,
 )
 from app.services import claims as claim_service
+from app.services import consent as consent_service
 from app.services import records
 
 if TYPE_CHECKING:
@@ -65,7 +67,8 @@ class ClaimEvent(Node):
     from_status: ClaimStatus | None = strawberry.field(description="Status before; null for the creation.")
     to_status: ClaimStatus = strawberry.field(description="Status after.")
     comment: str | None = strawberry.field(
-        description="A comment that came with the action (reviewer requests, rejections)."
+        description="A comment that came with the action: reviewer requests, rejections, disputes; on CREATE and "
+        "UPDATE_CONTACT the tenant mismatch reason given, and on UPDATE_CONTACT who the request now goes to."
     )
     occurred_at: datetime = strawberry.field(description="When it happened (UTC).")
     claim_pk: strawberry.Private[int]
@@ -120,7 +123,8 @@ class Claim(Node):
         description="The payout proposed at nomination (variable pay)."
     )
     tenant_mismatch_reason: str | None = strawberry.field(
-        description="Why the tenant ID does not match the contact's email domain, when it did not."
+        description="The partner's reason why the customer contact's email domain is not one of the customer's "
+        "tenant's domains (any identifier type), when it is not; null when it is. Shown to reviewers too."
     )
     customer_contact: Contact = strawberry.field(description="Who answers the consent email.")
     partner_contact: Contact = strawberry.field(description="The partner's contact for this claim.")
@@ -140,13 +144,25 @@ class Claim(Node):
     def terminal_category(self) -> TerminalCategory | None:
         return claim_service.terminal_category(self.row)
 
-    @strawberry.field(description="What you (a partner user, or a reviewer) may do to the claim now.")
+    @strawberry.field(
+        description="What you (a partner user, or a reviewer) may do to the claim now: each succeeds when invoked "
+        "at once with valid input (RESEND_CONSENT only while the reminder limits allow one)."
+    )
     def available_actions(self, info: Info) -> list[ClaimAction]:
-        kind = DomainActorKind.REVIEWER if info.context.reviewer is not None else DomainActorKind.PARTNER_USER
-        return claim_service.available_actions(self.row, kind)
+        if info.context.reviewer is not None:
+            return claim_service.available_actions(self.row, DomainActorKind.REVIEWER)
+        now = info.context.runtime.clock.now()
+        if self.row.status != DomainClaimStatus.AWAITING_CUSTOMER_CONSENT_RESPONSE:  # no reminder to judge
+            return consent_service.partner_actions(self.row, None, now)
+        return now_or_later(  # type: ignore[return-value]
+            info.context.loaders.consent_request,
+            self.row.id,
+            lambda request: consent_service.partner_actions(self.row, request, now),
+        )
 
     @strawberry.field(
-        description="The comments exchanged with the reviewer (requests, rejections, disputes), oldest first."
+        description="The comments that came with actions, oldest first: those exchanged with the reviewer "
+        "(requests, rejections, disputes) and the tenant mismatch reasons given with the customer contact."
     )
     async def comments(self, info: Info) -> list[ClaimEvent]:
         assert self.row.id is not None

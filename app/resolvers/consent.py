@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from app import models
+from app.domain.consent import REMINDERS
 from app.resolvers.claims import Claim
 from app.resolvers.context import Info
 from app.resolvers.nominations import ContactInput
@@ -43,6 +44,21 @@ class ConsentRequest:
     expires_at: datetime = strawberry.field(description="The consent deadline: the link dies then.")
     row: strawberry.Private[models.ConsentRequest]
 
+    @strawberry.field(
+        description="When a reminder (`sendConsent` again) may next be sent: at or before now means at once. "
+        "The first reminder may follow the first send at once; after it, one per 24 hours; five sends in all. "
+        "A re-send to a changed contact is timed the same way. Null when no send remains (five made) or the "
+        "customer answered."
+    )
+    def next_reminder_allowed_at(self) -> datetime | None:
+        return consent.next_reminder_at(self.row)
+
+    @strawberry.field(description="How many more times the request may be sent (reminders), at most.")
+    def remaining_sends(self) -> int:
+        if self.row.responded_at is not None:
+            return 0
+        return max(REMINDERS.max_sends - self.row.send_count, 0)
+
     @strawberry.field(description="Where the request stands now.")
     def status(self, info: Info) -> ConsentRequestStatus:
         if self.row.response is not None:
@@ -73,10 +89,19 @@ class ConsentRequest:
 class SendConsentInput:
     claim_id: strawberry.ID = strawberry.field(description="Global ID of the claim.")
     customer_contact: ContactInput | None = strawberry.field(
-        default=None, description="Updated customer contact (the recipient); omit to keep it."
+        default=None,
+        description="Updated customer contact (the recipient); omit to keep it. A change is recorded in the "
+        "history (UPDATE_CONTACT); a new recipient gets a new link and the earlier link stops working. Never an "
+        "address at your own organisation's domains (RECIPIENT_IS_PARTNER).",
     )
     partner_contact: ContactInput | None = strawberry.field(
         default=None, description="Updated partner contact; omit to keep it."
+    )
+    tenant_mismatch_reason: str | None = strawberry.field(
+        default=None,
+        description="Why the customer contact's email domain is not one of the customer's tenant's domains: "
+        "required then (TENANT_MISMATCH_REASON_REQUIRED), kept on the claim and in the history. Omit to keep the "
+        "reason the claim has while the recipient stays the same; a new recipient needs its own.",
     )
 
 
@@ -100,6 +125,7 @@ async def send_consent(
             claim_pk=pk_of(input.claim_id, "Claim"),
             customer_contact=input.customer_contact.value() if input.customer_contact else None,
             partner_contact=input.partner_contact.value() if input.partner_contact else None,
+            tenant_mismatch_reason=input.tenant_mismatch_reason,
         ),
         runtime.clock.now(),
     )
@@ -109,6 +135,7 @@ async def send_consent(
         )
     runtime.mail_sender.wake()
     claim, request = outcome
+    context.loaders.consent_request.prime(claim.id, request)  # the claim's fields read the request just sent
     return SendConsentPayload(
         claim=Claim.from_model(claim), consent_request=ConsentRequest.from_model(request), user_errors=[]
     )

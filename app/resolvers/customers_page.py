@@ -35,7 +35,8 @@ CustomerAction = expose(
     {
         "CLAIM_CUSTOMER": "Claim this known, eligible customer for the engagement (fixed pay only): `claimCustomer`.",
         "SEND_CONSENT": "Send the consent email for the row's claim.",
-        "RESEND_CONSENT": "Send the consent email again, as a reminder; the deadline does not move.",
+        "RESEND_CONSENT": "Send the consent email again, as a reminder; the deadline does not move. Offered only "
+        "while the reminder limits allow one now.",
         "SUBMIT": "Submit the row's claim (also the resubmit after a request or a dispute).",
         "CANCEL": "Cancel the row's claim (before its first submit).",
         "DISPUTE": "Dispute the rejection of the row's claim (once).",

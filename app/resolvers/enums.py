@@ -128,7 +128,11 @@ ClaimAction = expose(
     {
         "CREATE": "The claim was created by adding or claiming a customer.",
         "SEND_CONSENT": "Send the consent email to the customer.",
-        "RESEND_CONSENT": "Send the consent email again, as a reminder; the deadline does not move.",
+        "RESEND_CONSENT": "Send the consent email again, as a reminder; the deadline does not move. Offered only "
+        "while the reminder limits allow one now (`ConsentRequest.nextReminderAllowedAt`).",
+        "UPDATE_CONTACT": "The customer contact was changed (with `sendConsent`); the status and deadline stay. "
+        "Recorded in the history, never offered on its own: its comment says who the request now goes to and the "
+        "mismatch reason given.",
         "ACCEPT_CONSENT": "The customer accepted.",
         "DECLINE_CONSENT": "The customer declined.",
         "EXPIRE_CONSENT": "The consent window passed.",

@@ -35,7 +35,8 @@ class CustomerEligibilityInput:
     customer_id_value: str = strawberry.field(description="The identifier as typed.")
     customer_email: str | None = strawberry.field(
         default=None,
-        description="The customer contact's email, to tell whether a tenant mismatch reason is needed.",
+        description="The customer contact's email, to tell whether a tenant mismatch reason is needed and whether "
+        "the address is at your own organisation (RECIPIENT_IS_PARTNER).",
     )
     hours: int | None = strawberry.field(
         default=None, description="Hours, for the proposed payout of variable pay."
@@ -67,8 +68,10 @@ class CustomerEligibility:
     resolved_tenant_id: str | None = strawberry.field(
         description="The tenant the identifier resolves to, when known."
     )
-    tenant_mismatch_reason_required: bool = strawberry.field(
-        description="True when addCustomer will need `tenantMismatchReason`."
+    tenant_mismatch_reason_required: bool | None = strawberry.field(
+        description="True when addCustomer will need `tenantMismatchReason`: the customer email's domain is not "
+        "one of the customer's tenant's domains (any identifier type; also when the directory knows no domain of "
+        "its tenant). Null until `customerEmail` is given, and for an identifier the directory does not know."
     )
     eligible_engagements: list[EngagementEligibility] = strawberry.field(
         description="Engagements that can be chosen."
@@ -77,7 +80,10 @@ class CustomerEligibility:
         description="Engagements that cannot, with their reasons."
     )
     user_errors: list[UserError] = strawberry.field(
-        description="Problems with the input; the lists are empty then."
+        description="Problems with the input. A location not yours or a malformed identifier: the lists are "
+        "empty. `RECIPIENT_IS_PARTNER` on `input.customerEmail`: the email is at a domain of your own "
+        "organisation, which addCustomer will refuse as the customer contact; the identifier is still judged and "
+        "the lists are filled, so the form can show both."
     )
 
 
@@ -102,7 +108,7 @@ async def resolve_customer_eligibility(
             customer_id_value=None,
             customer_name=None,
             resolved_tenant_id=None,
-            tenant_mismatch_reason_required=False,
+            tenant_mismatch_reason_required=None,
             eligible_engagements=[],
             ineligible_engagements=[],
             user_errors=[UserError.of(p) for p in error.problems],
@@ -123,7 +129,7 @@ async def resolve_customer_eligibility(
         tenant_mismatch_reason_required=answer.tenant_mismatch_reason_required,
         eligible_engagements=[verdict(v) for v in answer.verdicts if v.eligible],
         ineligible_engagements=[verdict(v) for v in answer.verdicts if not v.eligible],
-        user_errors=[],
+        user_errors=[UserError.of(p) for p in nominations.preview_problems(answer)],
     )
 
 
@@ -134,7 +140,10 @@ class AddCustomerInput:
     customer_id_type: CustomerIdType = strawberry.field(description="The kind of identifier.")
     customer_id_value: str = strawberry.field(description="The identifier.")
     tenant_mismatch_reason: str | None = strawberry.field(
-        default=None, description="Required when the tenant ID does not match the contact's email domain."
+        default=None,
+        description="Required when the customer contact's email domain is not one of the customer's tenant's "
+        "domains, for any identifier type (TENANT_MISMATCH_REASON_REQUIRED); kept on the claims, shown to "
+        "reviewers and in the history.",
     )
     engagement_ids: list[strawberry.ID] = strawberry.field(
         description="Engagements to nominate for: fixed-pay ones, or exactly one variable-pay one."
@@ -142,7 +151,10 @@ class AddCustomerInput:
     hours: int | None = strawberry.field(
         default=None, description="Hours needed (variable pay only; never changes)."
     )
-    customer_contact: ContactInput = strawberry.field(description="Who answers the consent email.")
+    customer_contact: ContactInput = strawberry.field(
+        description="Who answers the consent email: never at a domain of your own organisation "
+        "(RECIPIENT_IS_PARTNER)."
+    )
     partner_contact: ContactInput = strawberry.field(description="Your contact for the claims.")
     idempotency_key: str | None = strawberry.field(
         default=None,
@@ -162,8 +174,16 @@ class ClaimCustomerInput:
     engagement_ids: list[strawberry.ID] = strawberry.field(
         description="Fixed-pay engagements to claim the customer for."
     )
-    customer_contact: ContactInput = strawberry.field(description="Who answers the consent email.")
+    customer_contact: ContactInput = strawberry.field(
+        description="Who answers the consent email: never at a domain of your own organisation "
+        "(RECIPIENT_IS_PARTNER)."
+    )
     partner_contact: ContactInput = strawberry.field(description="Your contact for the claims.")
+    tenant_mismatch_reason: str | None = strawberry.field(
+        default=None,
+        description="Required when the customer contact's email domain is not one of the customer's tenant's "
+        "domains (TENANT_MISMATCH_REASON_REQUIRED); kept on the claims, shown to reviewers and in the history.",
+    )
     idempotency_key: str | None = strawberry.field(
         default=None,
         description="Send the same key to retry safely: the first result is returned, nothing more made.",
@@ -236,6 +256,10 @@ async def claim_customer(
     input: Annotated[ClaimCustomerInput, strawberry.argument(description="The customer and engagements.")],
 ) -> ClaimCustomerPayload:
     customer, claims, errors = await _run(
-        info, input, claiming=True, customer_pk=pk_of(input.customer_id, "Customer")
+        info,
+        input,
+        claiming=True,
+        customer_pk=pk_of(input.customer_id, "Customer"),
+        tenant_mismatch_reason=input.tenant_mismatch_reason,
     )
     return ClaimCustomerPayload(customer=customer, claims=claims, user_errors=errors)

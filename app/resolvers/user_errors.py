@@ -12,7 +12,9 @@ UserErrorCode = expose(
         "INVALID_INPUT": "A value is missing, too long or malformed.",
         "INVALID_ID_FORMAT": "The customer identifier is not well formed for its type.",
         "NOT_FOUND": "An ID names nothing you can see.",
-        "TENANT_MISMATCH_REASON_REQUIRED": "The tenant does not match the contact's email domain: give a reason.",
+        "TENANT_MISMATCH_REASON_REQUIRED": "The customer contact's email domain is not one of the customer's "
+        "tenant's domains (any identifier type; also when no domain of the tenant is known): give "
+        "`tenantMismatchReason`.",
         "SINGLE_ENGAGEMENT_FOR_VARIABLE_PAY": "A variable-pay engagement must be chosen on its own.",
         "MIXED_PAY_TYPES": "Fixed- and variable-pay engagements cannot be chosen together.",
         "HOURS_REQUIRED": "Variable pay needs the hours.",
@@ -32,6 +34,13 @@ UserErrorCode = expose(
         "SANDBOX_ONLY": "Only available in sandbox mode.",
         "ADMIN_ONLY": "Only an INCENTIVES_ADMIN may do this.",
         "CLOCK_OUT_OF_RANGE": "The test clock moves by 1 to 400 days a call and never past 2100-01-01.",
+        "RECIPIENT_IS_PARTNER": "The consent recipient is at a domain of your own organisation (your users' or "
+        "your partner contacts'): consent must come from the customer, with or without a mismatch reason.",
+        "REMINDER_LIMIT": "The consent request cannot be sent again yet (the first reminder may follow at once, "
+        "then one per 24 hours) or any more (five sends in all); the message says when the next is allowed, and "
+        "`ConsentRequest.nextReminderAllowedAt` shows it.",
+        "CONSENT_LINK_REPLACED": "The consent link was replaced by a newer one, mailed after the customer contact "
+        "changed; only the newest link answers.",
         "CRITERIA_NOT_MET": "The customer does not meet the engagement's criteria.",
         "ID_TYPE_NOT_ALLOWED": "The engagement does not accept this kind of identifier.",
         "CLAIM_LIMIT_REACHED": "The customer already has as many active claims on the engagement as it allows.",

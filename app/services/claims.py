@@ -109,6 +109,7 @@ async def apply_action(
         state = lifecycle.initial_state(actor.kind)
     else:
         state = lifecycle.next_state(claim_state(claim), action, actor.kind)
+    kept_deadline = claim.deadline
     _stamp(claim, action, was, now)
     claim.status = state.status
     if lifecycle.is_terminal(state.status):
@@ -122,6 +123,8 @@ async def apply_action(
         dispute_submitted_at=claim.dispute_submitted_at,
         partner_action_requested_at=claim.partner_action_requested_at,
     )
+    if was is state.status:  # a same-status action (a reminder, a contact change) never moves the deadline
+        claim.deadline = kept_deadline
     claim.updated_at = now
     number = claim.claim_number  # read now: after a failed flush the row's attributes are expired
     session.add(claim)

@@ -1,4 +1,8 @@
-"""Consent: sending the request (and reminders), the customer's answer through a signed single-use link."""
+"""Consent: sending the request (and reminders), the customer's answer through a signed single-use link.
+
+The consent recipient rules (domain/consent) hold on every send: never the partner itself, a mismatch reason
+when the recipient is not at the customer's tenant, a change of contact recorded (UPDATE_CONTACT) and voiding the
+earlier link, and the reminder limits."""
 
 import base64
 import hashlib
@@ -8,19 +12,40 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import transaction
-from app.domain import lifecycle
+from app.domain import lifecycle, nomination
+from app.domain.consent import (
+    REMINDERS,
+    contact_changed,
+    customer_organisation,
+    next_send_allowed_at,
+    recipient_changed,
+    reminder_refusal,
+    update_contact_comment,
+)
 from app.domain.contacts import Contact
-from app.domain.enums import ActorKind, ClaimAction, ClaimStatus
+from app.domain.enums import ActorKind, ClaimAction, ClaimStatus, CustomerIdType
+from app.domain.identifiers import Identifier
 from app.mail import Message, enqueue
-from app.models import Claim, ConsentRequest, Engagement, PartnerAccount
-from app.services.claims import CONCURRENT_CHANGE, Actor, ClaimChanged, apply_action, transition_problem
+from app.models import Claim, ConsentRequest, Engagement, MailMessage, PartnerAccount
+from app.services.claims import (
+    CONCURRENT_CHANGE,
+    Actor,
+    ClaimChanged,
+    apply_action,
+    available_actions,
+    claim_state,
+    transition_problem,
+)
 from app.services.contacts import contact_input_problems, contact_record
+from app.services.directory import DatabaseDirectory
+from app.services.partner_domains import remember
 from app.services.problems import ErrorCode, Problem, Problems
+from app.services.recipient import REASON_FIELD, check_recipient
 from app.services.records import may_see_claim
 from app.services.viewer import Principal
 
@@ -42,7 +67,32 @@ def consent_token(settings: Settings, request: ConsentRequest) -> str:
 
 
 def consent_url(settings: Settings, request: ConsentRequest) -> str:
-    return f"{settings.public_url.rstrip('/')}/consent/{consent_token(settings, request)}"
+    return _url(settings, consent_token(settings, request))
+
+
+def _url(settings: Settings, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/consent/{token}"
+
+
+def _link_line(url: str) -> str:
+    """How the link stands in the mail's text: on a line of its own (what `_replaced` looks for)."""
+    return f"{url}\n"
+
+
+_TOKEN_CHARACTERS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_.")
+
+
+async def _replaced(session: AsyncSession, settings: Settings, request_id: int, token: str) -> bool:
+    """Whether `token` is a link this request was mailed with before its recipient changed (and its nonce with
+    it): the request's outbox holds a mail with exactly this link. A forged token is in no mail."""
+    if not token or not set(token) <= _TOKEN_CHARACTERS:
+        return False
+    line = _link_line(_url(settings, token))
+    mailed = exists().where(
+        MailMessage.consent_request_id == request_id,  # type: ignore[arg-type]
+        MailMessage.text_body.contains(line, autoescape=True),  # type: ignore[attr-defined]
+    )
+    return bool(await session.scalar(select(mailed)))
 
 
 @dataclass(frozen=True)
@@ -53,6 +103,7 @@ class OpenRequest:
     claim: Claim
     engagement: Engagement
     partner: PartnerAccount
+    customer_name: str  # the customer organisation (domain/consent.customer_organisation)
 
 
 def _link_problem(code: ErrorCode, message: str) -> Problems:
@@ -68,6 +119,11 @@ async def open_request(session: AsyncSession, settings: Settings, token: str, no
     if request is None or not hmac.compare_digest(
         signature, _signature(settings, request.id or 0, request.nonce)
     ):
+        if request is not None and await _replaced(session, settings, int(request_id), token):
+            raise _link_problem(
+                ErrorCode.CONSENT_LINK_REPLACED,
+                "This consent link was replaced by a newer one: please use the latest email about this request.",
+            )
         raise _link_problem(ErrorCode.CONSENT_LINK_INVALID, "This consent link is not valid.")
     if request.responded_at is not None:
         raise _link_problem(ErrorCode.CONSENT_ALREADY_ANSWERED, "This consent request was already answered.")
@@ -80,29 +136,43 @@ async def open_request(session: AsyncSession, settings: Settings, token: str, no
     engagement = await session.get(Engagement, claim.engagement_id)
     partner = await session.get(PartnerAccount, claim.partner_id)
     assert engagement is not None and partner is not None
-    return OpenRequest(request, claim, engagement, partner)
+    return OpenRequest(request, claim, engagement, partner, await customer_name(session, claim))
+
+
+async def customer_name(session: AsyncSession, claim: Claim) -> str:
+    """How the customer's mail and page name the customer: the directory's name, else the identifier."""
+    identifier = Identifier(CustomerIdType(claim.id_type), claim.id_value)
+    entry = await DatabaseDirectory(session).lookup(identifier, with_domains=False)
+    return customer_organisation(entry.name, claim.id_value)
 
 
 # ------------------------------------------------------------------------------------------------ sending
 
 
 def _message(
-    settings: Settings, request: ConsentRequest, claim: Claim, engagement: Engagement, partner: str
+    settings: Settings,
+    request: ConsentRequest,
+    claim: Claim,
+    engagement: Engagement,
+    partner: str,
+    customer: str,
 ) -> Message:
+    """The mail names the partner organisation, the engagement and the customer organisation (`customer`), never
+    the partner's internal friendly name (DOMAIN.md)."""
     contact = claim.customer_contact
     url = consent_url(settings, request)
     deadline = request.expires_at.strftime("%d %B %Y, %H:%M UTC")
     greeting = f"Hello {contact.get('firstName') or ''},".replace(" ,", ",")
     text = (
-        f'{greeting}\n\n{partner} asks for your consent to run the engagement "{engagement.name}" with '
-        f"{claim.friendly_name} under the Microsoft Commerce Incentive program.\n\n{engagement.description}\n\n"
-        f"Accept or decline here before {deadline}:\n{url}\n\nThe link works once. If you did not expect this "
-        "email, you can ignore it.\n"
+        f'{greeting}\n\n{partner} asks for the consent of {customer} to run the engagement "{engagement.name}" '
+        f"under the Microsoft Commerce Incentive program.\n\n{engagement.description}\n\n"
+        f"Accept or decline here before {deadline}:\n{_link_line(url)}\nThe link works once. If you did not "
+        "expect this email, you can ignore it.\n"
     )
     html = (
-        f"<p>{escape(greeting)}</p><p><strong>{escape(partner)}</strong> asks for your consent to run the "
-        f"engagement <strong>{escape(engagement.name)}</strong> with {escape(claim.friendly_name)} under the "
-        f"Microsoft Commerce Incentive program.</p><p>{escape(engagement.description)}</p>"
+        f"<p>{escape(greeting)}</p><p><strong>{escape(partner)}</strong> asks for the consent of "
+        f"<strong>{escape(customer)}</strong> to run the engagement <strong>{escape(engagement.name)}</strong> "
+        f"under the Microsoft Commerce Incentive program.</p><p>{escape(engagement.description)}</p>"
         f'<p><a href="{escape(url)}">Accept or decline</a> before {escape(deadline)}.</p>'
         "<p>The link works once. If you did not expect this email, you can ignore it.</p>"
     )
@@ -119,6 +189,36 @@ class SendConsent:
     claim_pk: int | None
     customer_contact: Contact | None = None
     partner_contact: Contact | None = None
+    tenant_mismatch_reason: str | None = None
+
+
+def _not_found() -> Problems:
+    return Problems([Problem(ErrorCode.NOT_FOUND, ("input", "claimId"), "No such claim of yours.")])
+
+
+def next_reminder_at(request: ConsentRequest) -> datetime | None:
+    """When the request may next be sent (REMINDERS); None when it never may again (answered, or every send
+    used)."""
+    if request.responded_at is not None:
+        return None
+    return next_send_allowed_at(REMINDERS, request.send_count, request.last_sent_at)
+
+
+def reminder_allowed(request: ConsentRequest | None, now: datetime) -> bool:
+    """Whether a re-send (RESEND_CONSENT) of this request succeeds now, as far as the reminder limits go."""
+    if request is None:
+        return True
+    at = next_reminder_at(request)
+    return at is not None and at <= now
+
+
+def partner_actions(claim: Claim, request: ConsentRequest | None, now: datetime) -> list[ClaimAction]:
+    """What a partner user may do to the claim now: the lifecycle's actions, without RESEND_CONSENT while the
+    reminder limits refuse it (DOMAIN.md: rows offer only what succeeds)."""
+    actions = available_actions(claim, ActorKind.PARTNER_USER)
+    if ClaimAction.RESEND_CONSENT in actions and not reminder_allowed(request, now):
+        actions.remove(ClaimAction.RESEND_CONSENT)
+    return actions
 
 
 async def send_consent(
@@ -128,24 +228,35 @@ async def send_consent(
     command: SendConsent,
     now: datetime,
 ) -> tuple[Claim, ConsentRequest] | list[Problem]:
-    """First send (CUSTOMER_CLAIMED) or reminder (AWAITING_...): the claim change and the email in one transaction."""
+    """First send (CUSTOMER_CLAIMED) or reminder (AWAITING_...), with the contacts as given (or as they are):
+    the claim change, its events (UPDATE_CONTACT when the customer contact changes, then the send) and the email
+    in one transaction; nothing written when refused."""
     try:
         async with transaction(sessions, write=True) as session:
             claim = await session.get(Claim, command.claim_pk) if command.claim_pk is not None else None
             if claim is None or not may_see_claim(viewer, claim):
-                raise Problems(
-                    [Problem(ErrorCode.NOT_FOUND, ("input", "claimId"), "No such claim of yours.")]
-                )
+                raise _not_found()
             problems = contact_input_problems(
                 {"customerContact": command.customer_contact, "partnerContact": command.partner_contact}
             )
+            given_reason = command.tenant_mismatch_reason
+            if given_reason is not None and len(given_reason) > nomination.MAX_MISMATCH_REASON:
+                problems.append(
+                    Problem(
+                        ErrorCode.INVALID_INPUT,
+                        REASON_FIELD,
+                        f"At most {nomination.MAX_MISMATCH_REASON} characters.",
+                    )
+                )
             if problems:
                 raise Problems(problems)
-            waiting = claim.status in (
-                ClaimStatus.CUSTOMER_CLAIMED,
-                ClaimStatus.AWAITING_CUSTOMER_CONSENT_RESPONSE,
-            )
-            if waiting and claim.deadline is not None and now >= claim.deadline:
+            resend = claim.status == ClaimStatus.AWAITING_CUSTOMER_CONSENT_RESPONSE
+            action = ClaimAction.RESEND_CONSENT if resend else ClaimAction.SEND_CONSENT
+            try:
+                lifecycle.next_state(claim_state(claim), action, ActorKind.PARTNER_USER)
+            except lifecycle.TransitionNotAllowed as error:
+                raise Problems([transition_problem(error)]) from error
+            if claim.deadline is not None and now >= claim.deadline:
                 raise Problems(
                     [
                         Problem(
@@ -155,43 +266,83 @@ async def send_consent(
                         )
                     ]
                 )
-            if command.customer_contact is not None:
-                claim.customer_contact = contact_record(command.customer_contact)
-            if command.partner_contact is not None:
-                claim.partner_contact = contact_record(command.partner_contact)
-            resend = claim.status == ClaimStatus.AWAITING_CUSTOMER_CONSENT_RESPONSE
+            request = (
+                await session.execute(select(ConsentRequest).where(ConsentRequest.claim_id == claim.id))
+            ).scalar_one_or_none()
+            if request is not None:
+                refused = reminder_refusal(REMINDERS, request.send_count, request.last_sent_at, now)
+                if refused is not None:
+                    problems.append(Problem(ErrorCode.REMINDER_LIMIT, ("input", "claimId"), refused.message))
+
+            before = dict(claim.customer_contact)
+            after = (
+                contact_record(command.customer_contact) if command.customer_contact is not None else before
+            )
+            partner_contact = (
+                contact_record(command.partner_contact)
+                if command.partner_contact is not None
+                else dict(claim.partner_contact)
+            )
+            was_to, goes_to = str(before["email"] or ""), str(after["email"] or "")
+            partner_email = str(partner_contact["email"] or "")
+            new_recipient = recipient_changed(was_to, goes_to)
+            identifier = Identifier(CustomerIdType(claim.id_type), claim.id_value)
+            entry = await DatabaseDirectory(session).lookup(identifier)
+            # The reason kept for this recipient stands while the recipient does; a new one needs its own.
+            reason = (
+                given_reason
+                if (given_reason or "").strip() or new_recipient
+                else claim.tenant_mismatch_reason
+            )
+            recipient = await check_recipient(
+                session,
+                claim.partner_id,
+                entry.tenant_domains,
+                goes_to,
+                partner_email,
+                reason,
+            )
+            problems += recipient.problems
+            if problems:
+                raise Problems(problems)
+
             engagement = await session.get(Engagement, claim.engagement_id)
             partner = await session.get(PartnerAccount, claim.partner_id)
             assert engagement is not None and partner is not None
             actor = Actor(ActorKind.PARTNER_USER, viewer.email, viewer.name)
-            action = ClaimAction.RESEND_CONSENT if resend else ClaimAction.SEND_CONSENT
-            try:
-                await apply_action(session, claim, engagement, action, actor, now)
-            except lifecycle.TransitionNotAllowed as error:
-                raise Problems([transition_problem(error)]) from error
-            request = (
-                await session.execute(select(ConsentRequest).where(ConsentRequest.claim_id == claim.id))
-            ).scalar_one_or_none()
-            recipient = claim.customer_contact["email"]
+            changed = contact_changed(before, after)
+            claim.customer_contact = after
+            claim.partner_contact = partner_contact
+            claim.tenant_mismatch_reason = recipient.reason
+            await remember(session, [(claim.partner_id, partner_email)], known=recipient.partner_domains)
+            if changed:
+                comment = update_contact_comment(was_to, goes_to, recipient.reason)
+                await apply_action(
+                    session, claim, engagement, ClaimAction.UPDATE_CONTACT, actor, now, comment=comment
+                )
+            await apply_action(session, claim, engagement, action, actor, now)
             if request is None:
                 assert claim.id is not None and claim.deadline is not None
                 request = ConsentRequest(
                     claim_id=claim.id,
-                    recipient_email=recipient,
-                    nonce=secrets.token_urlsafe(24),
+                    recipient_email=goes_to,
+                    nonce=_nonce(),
                     first_sent_at=now,
                     last_sent_at=now,
                     expires_at=claim.deadline,  # the consent deadline; a reminder does not move it
                 )
             else:
-                request.recipient_email = recipient
+                if new_recipient:  # a new link: the one mailed to the earlier recipient no longer answers
+                    request.nonce = _nonce()
+                request.recipient_email = goes_to
                 request.last_sent_at = now
                 request.send_count += 1
             session.add(request)
             await session.flush()
+            organisation = customer_organisation(entry.name, claim.id_value)
             await enqueue(
                 session,
-                _message(settings, request, claim, engagement, partner.name),
+                _message(settings, request, claim, engagement, partner.name, organisation),
                 now,
                 consent_request_id=request.id,
             )
@@ -200,6 +351,10 @@ async def send_consent(
         return error.problems
     except ClaimChanged:
         return [CONCURRENT_CHANGE]
+
+
+def _nonce() -> str:
+    return secrets.token_urlsafe(24)
 
 
 # ------------------------------------------------------------------------------------------------ the answer
@@ -220,8 +375,11 @@ async def respond(
         async with transaction(sessions, write=True) as session:
             opened = await open_request(session, settings, token, now)
             request, claim = opened.request, opened.claim
+            # Credited to the request's recipient at answer time: the link it holds is the only one that answers.
             contact = claim.customer_contact
-            name = f"{contact.get('firstName', '')} {contact.get('lastName', '')}".strip() or None
+            name = None
+            if not recipient_changed(contact.get("email") or "", request.recipient_email):
+                name = f"{contact.get('firstName', '')} {contact.get('lastName', '')}".strip() or None
             actor = Actor(ActorKind.CUSTOMER, request.recipient_email, name)
             action = ClaimAction.ACCEPT_CONSENT if decision == ACCEPT else ClaimAction.DECLINE_CONSENT
             request.responded_at = now

@@ -50,7 +50,7 @@ from app.domain.eligibility import (
     customer_reasons,
     reasons_shown,
 )
-from app.domain.enums import ActorKind, ClaimAction, CustomerIdType, IneligibilityReason, PayType
+from app.domain.enums import ActorKind, ClaimAction, ClaimStatus, CustomerIdType, IneligibilityReason, PayType
 from app.domain.identifiers import Identifier, limit_key
 from app.domain.nomination import claim_selection_problems
 from app.models import (
@@ -65,6 +65,7 @@ from app.models import (
 )
 from app.services import claims as claim_service
 from app.services.catalogue import engagement_rules
+from app.services.consent import consent_requests_by_claim, reminder_allowed
 from app.services.directory import DatabaseDirectory
 from app.services.pagination import Page, PageRequest, keyset_page
 from app.services.records import TERMINAL_STATUSES, claim_counts, claim_is_active, customers_by_id
@@ -121,15 +122,20 @@ class CustomerRow:
 # ------------------------------------------------------------------------------------------------ the rules
 
 
-def row_actions(claim: Claim | Row[Any] | None, *, may_claim: bool) -> list[CustomerAction]:
+def row_actions(
+    claim: Claim | Row[Any] | None, *, may_claim: bool, reminder_allowed: bool = True
+) -> list[CustomerAction]:
     """What the row offers: the partner's actions on its claim, or claiming the customer when it has none.
 
     `may_claim`: the customer is eligible, has no active claim here, and the engagement is fixed pay (variable
-    pay always goes through add with an MSX opportunity ID)."""
+    pay always goes through add with an MSX opportunity ID). `reminder_allowed`: the claim's consent request may
+    be sent again now (services/consent.reminder_allowed); RESEND_CONSENT is offered only then."""
     offered = set()
     if claim is not None:
         partner_actions = claim_service.available_actions(claim, ActorKind.PARTNER_USER)
         offered = {CLAIM_BUTTONS[a] for a in partner_actions if a in CLAIM_BUTTONS}
+        if not reminder_allowed:
+            offered.discard(CustomerAction.RESEND_CONSENT)
     elif may_claim:
         offered = {CustomerAction.CLAIM_CUSTOMER}
     return [action for action in CustomerAction if action in offered]
@@ -533,10 +539,13 @@ async def _customer_tab(
         and await _viewer_can_nominate(session, viewer, engagement)
     )
     customers, claims = await _page_rows(session, page.items)
+    awaiting = [c.id for c in claims.values() if c.status == ClaimStatus.AWAITING_CUSTOMER_CONSENT_RESPONSE]
+    requests = await consent_requests_by_claim(session, awaiting) if awaiting and eligible_tab else {}
     rows = []
     for row in page.items:
         claim = claims[row.claim_id] if row.claim_id is not None else None
-        actions = row_actions(claim, may_claim=may_claim) if eligible_tab else None
+        reminder = claim is None or reminder_allowed(requests.get(claim.id), now)
+        actions = row_actions(claim, may_claim=may_claim, reminder_allowed=reminder) if eligible_tab else None
         rows.append(_row(row.key, customers[row.key], claim, now, reasons=row.reasons, actions=actions))
     return Page(rows, page.keys, page.has_next, page.has_previous, page.total)
 

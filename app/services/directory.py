@@ -5,7 +5,7 @@ Today it reads the imported tables; a live source replaces it by implementing `C
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -27,6 +27,8 @@ class DirectoryEntry:
     facts: CustomerFacts
     name: str | None = None  # the organisation's name, when known
     tenant_id: str | None = None  # the tenant a domain resolves to (or the tenant given)
+    # The customer's tenant's domains, for the consent recipient rule (domain/consent): a domain's, tenant ID's,
+    # subscription's or MSX opportunity's tenant; for a TPID, every tenant under it. Empty: none known.
     tenant_domains: tuple[str, ...] = field(default_factory=tuple)
     deal_size: Decimal | None = None
     currency: str | None = None
@@ -83,7 +85,8 @@ class DatabaseDirectory:
     """The directory as imported into our database (`mci import`).
 
     `lookup_many` answers any number of identifiers in at most five statements (one per kind of match, one for
-    the found tenants' domains); `lookup` is its one-identifier case."""
+    the domains of the found tenants, of every tenant under a TPID and of the opportunities' tenants); `lookup` is
+    its one-identifier case."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -100,6 +103,7 @@ class DatabaseDirectory:
         for identifier in identifiers:
             wanted[identifier.id_type].add(identifier.value)
         tenants: dict[Identifier, Row[Any]] = {}
+        under_tpid: dict[str, list[int]] = defaultdict(list)  # every tenant under each TPID asked for
         opportunities: dict[str, tuple[DirectoryOpportunity, DirectoryTenant | None]] = {}
         execute = self.session.execute
 
@@ -115,6 +119,7 @@ class DatabaseDirectory:
                 if tenant.tpid is not None and tenant.tpid in tpids:
                     # Decision: several tenants may share a top parent; the first imported speaks for it.
                     tenants.setdefault(Identifier(CustomerIdType.TPID, tenant.tpid), tenant)
+                    under_tpid[tenant.tpid].append(tenant.id)
         if subscription_ids := wanted[CustomerIdType.AZURE_SUBSCRIPTION_ID]:
             for tenant in await execute(_BY_SUBSCRIPTION, {"values": sorted(subscription_ids)}):
                 tenants[Identifier(CustomerIdType.AZURE_SUBSCRIPTION_ID, tenant.matched)] = tenant
@@ -123,9 +128,11 @@ class DatabaseDirectory:
                 opportunities[opportunity.msx_opportunity_id] = (opportunity, owner)
 
         domains: dict[int, list[str]] = defaultdict(list)
-        if tenants and with_domains:
-            tenant_pks = sorted({t.id for t in tenants.values() if t.id is not None})
-            for tenant_pk, domain in await execute(_DOMAINS, {"tenant_pks": tenant_pks}):
+        owner_pks = {owner.id for _, owner in opportunities.values() if owner is not None}
+        if with_domains and (tenants or owner_pks):
+            tenant_pks = {t.id for t in tenants.values()} | owner_pks
+            tenant_pks |= {pk for pks in under_tpid.values() for pk in pks}
+            for tenant_pk, domain in await execute(_DOMAINS, {"tenant_pks": sorted(tenant_pks)}):
                 domains[tenant_pk].append(domain)
 
         found: dict[Identifier, DirectoryEntry] = {}
@@ -135,10 +142,13 @@ class DatabaseDirectory:
                 identifier = Identifier(id_type, value)
                 if id_type is CustomerIdType.MSX_OPPORTUNITY_ID:
                     pair = opportunities.get(value)
-                    found[identifier] = _opportunity_entry(*pair) if pair else NOT_FOUND
+                    found[identifier] = _opportunity_entry(*pair, domains) if pair else NOT_FOUND
                 elif (match := tenants.get(identifier)) is not None:
                     if (entry := by_tenant.get(match.id)) is None:
                         entry = by_tenant[match.id] = _tenant_entry(match, domains[match.id])
+                    if id_type is CustomerIdType.TPID:  # any tenant under the TPID is the customer's
+                        group = sorted({d for pk in under_tpid[value] for d in domains[pk]})
+                        entry = replace(entry, tenant_domains=tuple(group))
                     found[identifier] = entry
                 else:
                     found[identifier] = NOT_FOUND
@@ -154,7 +164,9 @@ def _tenant_entry(tenant: "DirectoryTenant | Row[Any]", domains: Iterable[str]) 
     )
 
 
-def _opportunity_entry(opportunity: DirectoryOpportunity, tenant: DirectoryTenant | None) -> DirectoryEntry:
+def _opportunity_entry(
+    opportunity: DirectoryOpportunity, tenant: DirectoryTenant | None, domains: dict[int, list[str]]
+) -> DirectoryEntry:
     return DirectoryEntry(
         facts=CustomerFacts(
             found=True,
@@ -165,6 +177,7 @@ def _opportunity_entry(opportunity: DirectoryOpportunity, tenant: DirectoryTenan
         ),
         name=tenant.name if tenant else None,
         tenant_id=tenant.tenant_id if tenant else None,
+        tenant_domains=tuple(domains.get(tenant.id, ())) if tenant and tenant.id is not None else (),
         deal_size=opportunity.deal_size,
         currency=opportunity.currency,
     )

@@ -68,6 +68,7 @@ from app.models import (
     ReferenceDataVersion,
     RoleAssignment,
 )
+from app.services import partner_domains
 
 DEMO_DOCUMENT = Path(__file__).resolve().parent.parent / "data" / "demo.json"
 
@@ -920,6 +921,10 @@ class _Writer:
                     new_roles,
                 )
         await self._insert(RoleAssignment, new_roles)
+        # The partners' own email domains, where consent is never mailed (services/partner_domains).
+        await partner_domains.remember(
+            self.session, ((_pk(ex.partners[p.key]), u.email) for p in partners for u in p.users)
+        )
 
     async def _engagements(self, engagements: list[EngagementIn]) -> None:
         ex = self.existing

@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,14 +19,14 @@ from sqlmodel import col
 
 from app.db import transaction
 from app.domain import nomination
-from app.domain.contacts import Contact, normalise_contact
-from app.domain.eligibility import (
-    NO_CLAIMS,
-    ClaimCounts,
-    LocationFacts,
-    ineligibility_reasons,
+from app.domain.consent import (
+    creation_comment,
+    customer_organisation,
+    recipient_is_partner,
     tenant_mismatch_reason_required,
 )
+from app.domain.contacts import Contact, normalise_contact
+from app.domain.eligibility import NO_CLAIMS, ClaimCounts, LocationFacts, ineligibility_reasons
 from app.domain.enums import (
     ActorKind,
     ClaimAction,
@@ -51,7 +51,9 @@ from app.services.catalogue import engagement_rules
 from app.services.claims import Actor, apply_action
 from app.services.contacts import contact_input_problems, contact_record
 from app.services.directory import DatabaseDirectory, DirectoryEntry
+from app.services.partner_domains import partner_domains, remember
 from app.services.problems import REASON_MESSAGES, ErrorCode, Path, Problem, Problems, code_for
+from app.services.recipient import RECIPIENT_FIELD, check_recipient, recipient_is_partner_problem
 from app.services.records import claim_counts
 from app.services.viewer import Principal
 
@@ -92,8 +94,10 @@ class Assessment:
     identifier: Identifier
     entry: DirectoryEntry
     limit_key: str
-    tenant_mismatch_reason_required: bool
+    # None until the customer email is given; for every identifier type (domain/consent).
+    tenant_mismatch_reason_required: bool | None
     verdicts: list[EngagementVerdict]
+    recipient_is_partner: bool = False  # the customer email is at one of the partner's own domains
 
 
 async def visible_location(
@@ -192,10 +196,10 @@ async def _facts(
             [Problem(ErrorCode.NOT_FOUND, (*field_prefix, "locationId"), "No such location of yours.")]
         )
     identifier = _parse(question.id_type, question.id_value, (*field_prefix, "customerIdValue"))
-    # A tenant's domains only matter to the tenant-mismatch rule, which applies to a tenant ID.
-    entry = await DatabaseDirectory(session).lookup(
-        identifier, with_domains=identifier.id_type is CustomerIdType.TENANT_ID
-    )
+    # With the customer's tenant's domains when there is an email to judge: the consent recipient rule applies to
+    # every identifier type.
+    with_domains = bool((question.customer_email or "").strip())
+    entry = await DatabaseDirectory(session).lookup(identifier, with_domains=with_domains)
     return _Facts(location, identifier, entry, limit_key(identifier, entry.tenant_id))
 
 
@@ -237,9 +241,12 @@ async def _judge(
         identifier=facts.identifier,
         entry=entry,
         limit_key=key,
+        # Not judged for an identifier the directory does not know (IDENTIFIER_NOT_FOUND says it all).
         tenant_mismatch_reason_required=tenant_mismatch_reason_required(
-            facts.identifier.id_type, entry.tenant_domains, question.customer_email
-        ),
+            entry.tenant_domains, question.customer_email
+        )
+        if entry.facts.found
+        else None,
         verdicts=verdicts,
     )
 
@@ -253,7 +260,18 @@ async def assess(
     choices = await _choices(session, location, None)
     facts = await _facts(session, question, location, ("input",))
     counts = await claim_counts(session, viewer.partner_id, list(choices), [facts.limit_key])
-    return await _judge(session, question, facts, list(choices.values()), counts, now)
+    assessment = await _judge(session, question, facts, list(choices.values()), counts, now)
+    email = (question.customer_email or "").strip()
+    if email and recipient_is_partner(email, await partner_domains(session, viewer.partner_id)):
+        assessment = replace(assessment, recipient_is_partner=True)
+    return assessment
+
+
+def preview_problems(assessment: Assessment) -> list[Problem]:
+    """What the preview reports beside its verdicts: the email it was given is at the partner's own domain."""
+    if assessment.recipient_is_partner:
+        return [recipient_is_partner_problem(("input", "customerEmail"))]
+    return []
 
 
 # ------------------------------------------------------------------------------------- add and claim customer
@@ -437,7 +455,7 @@ _CUSTOMER = select(Customer).where(
 
 
 async def _customer(
-    session: AsyncSession, viewer: Principal, assessment: Assessment, friendly_name: str, now: datetime
+    session: AsyncSession, viewer: Principal, assessment: Assessment, now: datetime
 ) -> Customer:
     """The partner's customer for this identifier, created on its first nomination."""
     identifier = assessment.identifier
@@ -455,7 +473,7 @@ async def _customer(
         return existing
     customer = Customer(
         partner_id=viewer.partner_id,
-        name=assessment.entry.name or friendly_name,
+        name=customer_organisation(assessment.entry.name, identifier.value),
         id_type=identifier.id_type.value,
         id_value=identifier.value,
         tenant_id=assessment.entry.tenant_id,
@@ -556,15 +574,19 @@ async def _nominate(
     # Counted under the locks, in a statement that starts after them: it sees every claim a twin committed.
     counts = await claim_counts(session, viewer.partner_id, engagement_ids, [facts.limit_key])
     assessment = await _judge(session, question, facts, chosen, counts, now)
-    reason = (command.tenant_mismatch_reason or "").strip() or None
-    if assessment.tenant_mismatch_reason_required and reason is None and known is None:
-        problems.append(
-            Problem(
-                ErrorCode.TENANT_MISMATCH_REASON_REQUIRED,
-                ("input", "tenantMismatchReason"),
-                "The tenant ID does not match the customer contact's email domain: give a reason.",
-            )
-        )
+    # The consent recipient (domain/consent), for added and claimed customers alike.
+    # An invalid email is reported as such (INVALID_INPUT on it): the recipient rules judge a valid one.
+    email_invalid = any(p.field == RECIPIENT_FIELD for p in problems)
+    recipient = await check_recipient(
+        session,
+        viewer.partner_id,
+        facts.entry.tenant_domains if facts.entry.facts.found else None,
+        "" if email_invalid else question.customer_email or "",
+        command.partner_contact.email,
+        command.tenant_mismatch_reason,
+    )
+    problems += recipient.problems
+    reason = recipient.reason
     index: dict[int | None, int] = {}
     for position, pk in enumerate(command.engagement_pks):
         index.setdefault(pk, position)
@@ -580,7 +602,7 @@ async def _nominate(
     if problems:
         return await _refuse(session, viewer, command, problems, looked_up=retry)
 
-    customer = known or await _customer(session, viewer, assessment, command.friendly_name.strip(), now)
+    customer = known or await _customer(session, viewer, assessment, now)
     assert customer.id is not None and assessment.location.id is not None
     claims = [
         Claim(
@@ -593,7 +615,7 @@ async def _nominate(
             id_type=assessment.identifier.id_type.value,
             id_value=assessment.identifier.value,
             limit_key=assessment.limit_key,
-            tenant_mismatch_reason=reason if assessment.tenant_mismatch_reason_required else None,
+            tenant_mismatch_reason=reason,
             hours=command.hours if verdict.engagement.pay_type == PayType.VARIABLE else None,
             proposed_payout=verdict.proposed_payout,
             currency=verdict.engagement.currency if verdict.proposed_payout is not None else None,
@@ -606,6 +628,9 @@ async def _nominate(
         for verdict in assessment.verdicts
     ]
     # Before the claims (their events are the transaction's last writes). A key used before fails the INSERT.
+    await remember(
+        session, [(viewer.partner_id, command.partner_contact.email)], known=recipient.partner_domains
+    )
     if command.idempotency_key is not None:
         session.add(
             IdempotencyKey(
@@ -620,7 +645,15 @@ async def _nominate(
     actor = Actor(ActorKind.PARTNER_USER, viewer.email, viewer.name)
     for claim, verdict in zip(claims, assessment.verdicts, strict=True):
         # Sets its first status, writes it (and, with it, what was added above) and appends its event.
-        await apply_action(session, claim, verdict.engagement, ClaimAction.CREATE, actor, now)
+        await apply_action(
+            session,
+            claim,
+            verdict.engagement,
+            ClaimAction.CREATE,
+            actor,
+            now,
+            comment=creation_comment(reason),
+        )
     return Nomination(customer, claims)
 
 

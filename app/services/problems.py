@@ -30,6 +30,10 @@ class ErrorCode(StrEnum):
     SANDBOX_ONLY = "SANDBOX_ONLY"
     ADMIN_ONLY = "ADMIN_ONLY"
     CLOCK_OUT_OF_RANGE = "CLOCK_OUT_OF_RANGE"
+    # The consent recipient (DOMAIN.md): never the partner itself; reminders limited; a link replaced.
+    RECIPIENT_IS_PARTNER = "RECIPIENT_IS_PARTNER"
+    REMINDER_LIMIT = "REMINDER_LIMIT"
+    CONSENT_LINK_REPLACED = "CONSENT_LINK_REPLACED"
     # The eligibility reasons, for an engagement chosen that cannot be.
     CRITERIA_NOT_MET = IneligibilityReason.CRITERIA_NOT_MET.value
     ID_TYPE_NOT_ALLOWED = IneligibilityReason.ID_TYPE_NOT_ALLOWED.value

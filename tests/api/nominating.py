@@ -9,7 +9,7 @@ from sqlalchemy import text, update
 
 from app.cli import DEMO_DATA
 from app.models import Claim
-from tests.conftest import CLAIM_TABLES, Api
+from tests.conftest import CLAIM_TABLES, Api, reset_partner_domains
 from tests.demo import CONTOSO_ADMIN, FABRIKAM_ADMIN, LITWARE_ADMIN
 
 DEMO = json.loads(DEMO_DATA.read_text())
@@ -114,6 +114,25 @@ async def global_ids(api: Api) -> Ids:
     return _ids[api.base_url]
 
 
+def tenant_domain(id_type: str, value: str) -> str | None:
+    """A domain of the demo tenant an identifier names (an opportunity: its tenant's), for a customer contact
+    that needs no mismatch reason; None when the tenant has none."""
+    directory = DEMO["directory"]
+    if id_type == "MSX_OPPORTUNITY_ID":
+        id_type, value = "TENANT_ID", opportunity(value)["tenantId"]
+    fields = {
+        "DOMAIN_NAME": "domains",
+        "TENANT_ID": "tenantId",
+        "TPID": "tpid",
+        "AZURE_SUBSCRIPTION_ID": "azureSubscriptionIds",
+    }
+    for tenant in directory["tenants"]:
+        held = tenant[fields[id_type]]
+        if value == held or (isinstance(held, list) and value in held):
+            return tenant["domains"][0] if tenant["domains"] else None
+    return None
+
+
 def contact(email: str = "cio@northwind.example", **overrides: Any) -> dict[str, Any]:
     return {"firstName": "Nancy", "lastName": "Davolio", "email": email, **overrides}
 
@@ -209,6 +228,7 @@ async def wipe_nominations(api: Api) -> None:
     async with api.writing() as conn:
         for table in CLAIM_TABLES:
             await conn.execute(text(f"DELETE FROM {table}"))
+        await reset_partner_domains(conn)
 
 
 async def mark_consented(api: Api, claim_id: str) -> None:

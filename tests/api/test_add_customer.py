@@ -22,6 +22,7 @@ from tests.api.nominating import (
     row_counts,
     set_status,
     verdicts,
+    wipe_nominations,
 )
 from tests.demo import (
     ADATUM_DOMAIN,
@@ -565,17 +566,51 @@ async def test_a_matching_email_needs_no_reason_and_stores_none(clean_api):
     assert payload["claims"][0]["tenantMismatchReason"] is None
 
 
-async def test_a_domain_never_needs_a_mismatch_reason(clean_api):
-    payload = await add(
-        clean_api,
+@pytest.mark.parametrize(
+    ("id_type", "value"),
+    [
+        ("DOMAIN_NAME", NORTHWIND_DOMAIN),
+        ("TPID", NORTHWIND_TPID),
+        ("AZURE_SUBSCRIPTION_ID", NORTHWIND_SUBSCRIPTION),
+        ("MSX_OPPORTUNITY_ID", NORTHWIND_OPPORTUNITY),
+    ],
+)
+async def test_every_id_type_needs_a_mismatch_reason_when_the_contact_is_elsewhere(clean_api, id_type, value):
+    """DOMAIN.md, the consent recipient: the rule of the tenant ID holds for every identifier type, on its
+    tenant's domains (a TPID: any tenant under it; an opportunity: its tenant)."""
+    api = clean_api
+    engagement = {
+        "DOMAIN_NAME": "copilot-readiness-assessment",
+        "TPID": "defender-for-cloud-deployment",
+        "AZURE_SUBSCRIPTION_ID": "defender-for-cloud-deployment",
+        "MSX_OPPORTUNITY_ID": "azure-migrate-and-modernize",
+    }[id_type]
+    arguments = {
+        "location": SEATTLE,
+        "id_type": id_type,
+        "id_value": value,
+        "engagements": [engagement],
+        **({"hours": 40} if id_type == "MSX_OPPORTUNITY_ID" else {}),
+    }
+    elsewhere = await add(api, CONTOSO_ADMIN, **arguments, customer_contact=contact("cio@elsewhere.example"))
+    assert errors(elsewhere) == [("TENANT_MISMATCH_REASON_REQUIRED", ("input", "tenantMismatchReason"))]
+    assert await row_counts(api) == NOTHING
+    reason = "The holding's IT signs for Northwind."
+    kept = await add(
+        api,
         CONTOSO_ADMIN,
-        location=SEATTLE,
-        id_type="DOMAIN_NAME",
-        id_value=NORTHWIND_DOMAIN,
-        engagements=["copilot-readiness-assessment"],
-        customer_contact=contact("someone@elsewhere.example"),
+        **arguments,
+        customer_contact=contact("cio@elsewhere.example"),
+        tenantMismatchReason=reason,
     )
-    assert payload["userErrors"] == []
+    assert kept["userErrors"] == []
+    assert kept["claims"][0]["tenantMismatchReason"] == reason
+    await wipe_nominations(api)
+    at_home = await add(
+        api, CONTOSO_ADMIN, **arguments, customer_contact=contact("cio@mail.northwind.example")
+    )
+    assert at_home["userErrors"] == []
+    assert at_home["claims"][0]["tenantMismatchReason"] is None
 
 
 async def test_the_same_identifier_twice_by_the_same_partner_reaches_the_limit(clean_api):

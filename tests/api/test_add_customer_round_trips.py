@@ -28,7 +28,10 @@ async def test_an_add_judges_once_and_appends_its_events_last(clean_api):
         )
     assert payload["userErrors"] == [] and len(payload["claims"]) == 2
     writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "WITH", "UPDATE"))]
-    assert _count(statements, "FROM directory_domain") == 1  # the directory, read once (no domains wanted)
+    # The directory, read once: the domain's tenant, then that tenant's domains (the consent recipient rule).
+    assert _count(statements, "FROM directory_domain") == 2
+    assert _count(statements, "FROM partner_domain") == 1  # the partner's own domains, once
+    assert _count(statements, "INTO partner_domain") == 0  # the partner contact's domain is known already
     assert _count(statements, "FROM idempotency_key") == 0  # a new key: its INSERT is the check
     assert _count(statements, "GROUP BY claim.engagement_id, claim.limit_key") == 1  # counted once, locked
     assert _count(statements, "FROM country_market") == 0  # fixed pay: no payout, no market

@@ -117,7 +117,9 @@ async def test_a_known_customer_can_be_claimed_by_another_user_of_the_account(cl
     assert payload["claims"][0]["location"]["locationId"] == TORONTO
 
 
-async def test_claiming_needs_no_mismatch_reason(clean_api):
+async def test_claiming_needs_no_mismatch_reason_for_a_contact_at_the_tenant(clean_api):
+    """The customer was added with a contact elsewhere (and a reason); this claim's contact is at the tenant's
+    domain, so it needs none (claiming elsewhere needs one: tests/api/test_consent_recipient.py)."""
     api = clean_api
     customer = await _added(
         api,
@@ -132,6 +134,7 @@ async def test_claiming_needs_no_mismatch_reason(clean_api):
     )
     assert payload["userErrors"] == []
     assert payload["claims"][0]["identifier"] == {"idType": "TENANT_ID", "value": NORTHWIND_TENANT}
+    assert payload["claims"][0]["tenantMismatchReason"] is None
 
 
 @pytest.mark.parametrize(

@@ -50,8 +50,8 @@ async def _claim(api, recipient: str, domain: str = "northwind.example") -> str:
     return payload["claims"][0]["id"]
 
 
-def _recipient() -> str:
-    return f"nancy.{uuid.uuid4().hex[:8]}@northwind.example"
+def _recipient(domain: str = "northwind.example") -> str:
+    return f"nancy.{uuid.uuid4().hex[:8]}@{domain}"
 
 
 def _link(message) -> str:
@@ -171,7 +171,9 @@ async def test_resend_is_a_reminder_of_the_same_request(clean_api, smtp):
     assert second["consentRequest"]["firstSentAt"] == first["consentRequest"]["firstSentAt"]
     messages = await smtp.wait_for(recipient, count=2)
     assert _link(messages[0]) == _link(messages[1])
-    assert second["claim"]["availableActions"] == ["RESEND_CONSENT", "CANCEL"]
+    # The first reminder may follow the first send at once; the next one only 24 hours later.
+    assert first["claim"]["availableActions"] == ["RESEND_CONSENT", "CANCEL"]
+    assert second["claim"]["availableActions"] == ["CANCEL"]
 
 
 async def test_contacts_can_be_updated_on_the_way(clean_api, smtp):
@@ -228,7 +230,7 @@ async def test_the_test_clock_expires_unanswered_requests(clean_api, smtp):
     api = clean_api
     awaiting = await _claim(api, _recipient())
     await api.graphql(SEND, {"input": {"claimId": awaiting}}, as_user=CONTOSO_ADMIN)
-    never_sent = await _claim(api, _recipient(), domain="adatum.example")
+    never_sent = await _claim(api, _recipient("adatum.example"), domain="adatum.example")
     moved = await api.graphql(
         "mutation { advanceTestClock(input: {days: 31}) { now expiredClaims userErrors { code } } }",
         as_user=CONTOSO_ADMIN,

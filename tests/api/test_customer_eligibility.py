@@ -261,7 +261,9 @@ async def test_an_enrolled_location_is_refused_where_it_is_not_eligible(clean_ap
         ("it@mail.northwindtraders.example", False),  # a subdomain of one
         ("cio@adatum.example", True),  # another tenant's domain
         ("cio@northwind.example.evil", True),
-        (None, True),  # Decision: no email, no match to show
+        ("not an email", True),  # no match to show
+        (None, None),  # DOMAIN.md: null until the customer email is given
+        ("", None),
     ],
 )
 async def test_a_tenant_id_needs_a_mismatch_reason_unless_the_email_is_the_tenants(
@@ -288,17 +290,22 @@ async def test_a_tenant_id_needs_a_mismatch_reason_unless_the_email_is_the_tenan
         ("MSX_OPPORTUNITY_ID", NORTHWIND_OPPORTUNITY),
     ],
 )
-async def test_other_id_types_never_need_a_mismatch_reason(clean_api, id_type, value):
+async def test_every_id_type_needs_a_mismatch_reason_unless_the_email_is_its_tenants(
+    clean_api, id_type, value
+):
+    """The generalised rule (DOMAIN.md, the consent recipient): on the tenant's domains for every type."""
     api = clean_api  # verdicts depend on the claims that exist: none
-    answer = await preview(
-        api,
-        CONTOSO_ADMIN,
-        location=SEATTLE,
-        id_type=id_type,
-        id_value=value,
-        customerEmail="someone@elsewhere.example",
-    )
-    assert answer["tenantMismatchReasonRequired"] is False
+    for email, required in [
+        ("someone@elsewhere.example", True),
+        ("cio@northwind.example", False),
+        ("it@mail.northwindtraders.example", False),
+        (None, None),
+    ]:
+        answer = await preview(
+            api, CONTOSO_ADMIN, location=SEATTLE, id_type=id_type, id_value=value, customerEmail=email
+        )
+        assert answer["tenantMismatchReasonRequired"] is required, email
+        assert answer["userErrors"] == []
 
 
 @pytest.mark.parametrize(

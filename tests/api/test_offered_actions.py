@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from tests.api.claim_flow import reviewer_token
-from tests.conftest import CLAIM_TABLES, Api
+from tests.conftest import CLAIM_TABLES, Api, reset_partner_domains
 from tests.demo import (
     ADELE,
     CONTOSO_ADMIN,
@@ -137,6 +137,7 @@ async def _reset(api: Api) -> None:
         for table in CLAIM_TABLES:
             await conn.execute(text(f"DELETE FROM {table}"))
         await conn.execute(text("UPDATE sandbox_clock SET offset_seconds = 0"))
+        await reset_partner_domains(conn)
 
 
 async def _latest_link(api: Api, claim_id: str) -> str | None:
@@ -239,6 +240,7 @@ def page_action(run: Run, api: Api, world: World, rnd: random.Random) -> None:
             "engagementIds": [world.engagement_ids[engagement]],
             "customerContact": _contact(domain),
             "partnerContact": _partner_contact(user),
+            "tenantMismatchReason": "The contact writes from the group's mail domain.",
         }
     }
     world.log.append(f"CLAIM_CUSTOMER {identifier['value']} for {engagement} by {user}")
