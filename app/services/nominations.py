@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -21,9 +21,11 @@ from app.db import transaction
 from app.domain import nomination
 from app.domain.contacts import Contact, normalise_contact
 from app.domain.eligibility import (
+    LOCATION_REASONS,
     NO_CLAIMS,
     ClaimCounts,
-    LocationFacts,
+    cooling_off_until,
+    earning_reasons,
     ineligibility_reasons,
     tenant_mismatch_reason_required,
 )
@@ -36,7 +38,14 @@ from app.domain.enums import (
     PayType,
 )
 from app.domain.identifiers import Identifier, InvalidIdentifier, limit_key, parse_identifier
-from app.domain.payout import VariablePayRules, market_for_country, proposed_payout, validate_hours
+from app.domain.payout import (
+    NO_RATES,
+    Payout,
+    VariablePayRules,
+    market_for_country,
+    payout_for,
+    validate_hours,
+)
 from app.models import (
     Claim,
     CountryMarket,
@@ -47,11 +56,19 @@ from app.models import (
     IdempotencyKey,
     PartnerLocation,
 )
-from app.services.catalogue import engagement_rules
+from app.services.catalogue import customer_facts, engagement_rules, exchange_rates, location_facts
 from app.services.claims import Actor, apply_action
 from app.services.contacts import contact_input_problems, contact_record
 from app.services.directory import DatabaseDirectory, DirectoryEntry
-from app.services.problems import REASON_MESSAGES, ErrorCode, Path, Problem, Problems, code_for
+from app.services.problems import (
+    REASON_MESSAGES,
+    ErrorCode,
+    Path,
+    Problem,
+    Problems,
+    code_for,
+    cooling_off_message,
+)
 from app.services.records import claim_counts
 from app.services.viewer import Principal
 
@@ -78,12 +95,18 @@ class EligibilityQuestion:
 @dataclass(frozen=True)
 class EngagementVerdict:
     engagement: Engagement
-    reasons: list[IneligibilityReason]
-    proposed_payout: Decimal | None = None  # variable pay, when hours were given and are valid
+    reasons: list[IneligibilityReason]  # why it cannot be chosen, the location's first; empty: it can
+    payout: Payout | None = None  # variable pay, when hours were given and are valid and the deal converts
+    cooling_off_until: datetime | None = None  # with COOLING_OFF: when the partner may nominate again
+    earning_reasons: list[IneligibilityReason] = field(default_factory=list)  # `reasons` + an invalid payee
 
     @property
     def eligible(self) -> bool:
         return not self.reasons
+
+    @property
+    def proposed_payout(self) -> Decimal | None:
+        return self.payout.amount if self.payout is not None else None
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,9 @@ class Assessment:
     limit_key: str
     tenant_mismatch_reason_required: bool
     verdicts: list[EngagementVerdict]
+    # The preview's problems that leave its verdicts standing: the location's own, once (not per engagement),
+    # and hours outside some variable-pay engagement's range.
+    problems: list[Problem] = field(default_factory=list)
 
 
 async def visible_location(
@@ -208,30 +234,37 @@ async def _judge(
     now: datetime,
 ) -> Assessment:
     location, entry, key = facts.location, facts.entry, facts.limit_key
-    wants_payout = question.hours is not None and entry.deal_size is not None
+    customer, at = customer_facts(entry), location_facts(location)
+    # Variable pay judges (minimum deal size) and pays an MSX opportunity's deal in the engagement's currency.
+    opportunity = facts.identifier.id_type is CustomerIdType.MSX_OPPORTUNITY_ID
+    variable = opportunity and any(c.engagement.pay_type == PayType.VARIABLE for c in choices)
+    rates = await exchange_rates(session) if variable and customer.found else NO_RATES
     market = None
-    if wants_payout and any(c.engagement.pay_type == PayType.VARIABLE for c in choices):
+    if variable and question.hours is not None and entry.deal_size is not None:
         market = await _market(session, location.country)
     verdicts = []
     for choice in choices:
         engagement = choice.engagement
         assert engagement.id is not None
         eligible_ids = frozenset([location.location_id]) if choice.location_eligible else frozenset()
+        rules = engagement_rules(engagement, eligible_ids)
+        engagement_counts = counts.get((engagement.id, key), NO_CLAIMS)
         reasons = ineligibility_reasons(
-            engagement_rules(engagement, eligible_ids),
-            LocationFacts(location.location_id, location.mci_enrolled),
-            facts.identifier.id_type,
-            entry.facts,
-            counts.get((engagement.id, key), NO_CLAIMS),
-            now,
+            rules, at, facts.identifier.id_type, customer, engagement_counts, now, rates=rates
         )
         payout = None
-        if market is not None and engagement.pay_type == PayType.VARIABLE:
-            assert question.hours is not None and entry.deal_size is not None
-            rules = _variable_pay_rules(engagement)
-            if validate_hours(rules, question.hours) is None and market in rules.hourly_rates:
-                payout = proposed_payout(rules, market, question.hours, entry.deal_size)
-        verdicts.append(EngagementVerdict(engagement, reasons, payout))
+        if opportunity and engagement.pay_type == PayType.VARIABLE and question.hours is not None:
+            pay = _variable_pay_rules(engagement)
+            if validate_hours(pay, question.hours) is not None:
+                reasons.append(IneligibilityReason.HOURS_OUT_OF_RANGE)  # no payout for hours it refuses
+            elif market is not None and market in pay.hourly_rates:
+                assert entry.deal_size is not None
+                payout = payout_for(
+                    pay, market, question.hours, entry.deal_size, customer.deal_currency, rates
+                )
+        earning = reasons + [r for r in earning_reasons(rules, at) if r not in reasons]
+        until = cooling_off_until(rules, engagement_counts, now)
+        verdicts.append(EngagementVerdict(engagement, reasons, payout, until, earning))
     return Assessment(
         location=location,
         identifier=facts.identifier,
@@ -253,7 +286,37 @@ async def assess(
     choices = await _choices(session, location, None)
     facts = await _facts(session, question, location, ("input",))
     counts = await claim_counts(session, viewer.partner_id, list(choices), [facts.limit_key])
-    return await _judge(session, question, facts, list(choices.values()), counts, now)
+    assessment = await _judge(session, question, facts, list(choices.values()), counts, now)
+    return replace(assessment, problems=_preview_problems(assessment, question))
+
+
+def _preview_problems(assessment: Assessment, question: EligibilityQuestion) -> list[Problem]:
+    """What the preview reports as userErrors beside its verdicts (which still name each reason): a location not
+    enrolled, once on `input.locationId` (whether it may earn on an engagement is that engagement's verdict:
+    LOCATION_NOT_ELIGIBLE), and hours out of range, once on `input.hours`, naming the engagements."""
+    problems = []
+    location = assessment.location
+    if not location.mci_enrolled:
+        problems.append(
+            Problem(
+                ErrorCode.LOCATION_NOT_ENROLLED,
+                ("input", "locationId"),
+                f"{location.name}: {REASON_MESSAGES[IneligibilityReason.LOCATION_NOT_ENROLLED]}",
+            )
+        )
+    out_of_range = [
+        v.engagement for v in assessment.verdicts if IneligibilityReason.HOURS_OUT_OF_RANGE in v.reasons
+    ]
+    if out_of_range:
+        ranges = "; ".join(f"{e.name}: 1 to {e.max_hours or 1}" for e in out_of_range)
+        problems.append(
+            Problem(
+                ErrorCode.HOURS_OUT_OF_RANGE,
+                ("input", "hours"),
+                f"Hours must be a whole number within each engagement's range ({ranges}).",
+            )
+        )
+    return problems
 
 
 # ------------------------------------------------------------------------------------- add and claim customer
@@ -565,18 +628,7 @@ async def _nominate(
                 "The tenant ID does not match the customer contact's email domain: give a reason.",
             )
         )
-    index: dict[int | None, int] = {}
-    for position, pk in enumerate(command.engagement_pks):
-        index.setdefault(pk, position)
-    for verdict in assessment.verdicts:
-        for r in verdict.reasons:
-            problems.append(
-                Problem(
-                    code_for(r),
-                    ("input", "engagementIds", index[verdict.engagement.id]),
-                    f"{verdict.engagement.name}: {REASON_MESSAGES[r]}",
-                )
-            )
+    problems += _verdict_problems(command, assessment)
     if problems:
         return await _refuse(session, viewer, command, problems, looked_up=retry)
 
@@ -595,8 +647,10 @@ async def _nominate(
             limit_key=assessment.limit_key,
             tenant_mismatch_reason=reason if assessment.tenant_mismatch_reason_required else None,
             hours=command.hours if verdict.engagement.pay_type == PayType.VARIABLE else None,
-            proposed_payout=verdict.proposed_payout,
-            currency=verdict.engagement.currency if verdict.proposed_payout is not None else None,
+            proposed_payout=verdict.payout.amount if verdict.payout is not None else None,
+            currency=verdict.payout.currency if verdict.payout is not None else None,
+            deal_currency=verdict.payout.deal_currency if verdict.payout is not None else None,
+            exchange_rate=verdict.payout.exchange_rate if verdict.payout is not None else None,
             customer_contact=contact_record(command.customer_contact),
             partner_contact=contact_record(command.partner_contact),
             created_by_user_id=viewer.user_id,
@@ -624,6 +678,49 @@ async def _nominate(
     return Nomination(customer, claims)
 
 
+def _verdict_problems(command: Nominate, assessment: Assessment) -> list[Problem]:
+    """Why the chosen engagements cannot be: the location's problems once each, on `input.locationId` (naming
+    the engagements a LOCATION_NOT_ELIGIBLE concerns), then the identifier's, on each engagement's index."""
+    index: dict[int | None, int] = {}
+    for position, pk in enumerate(command.engagement_pks):
+        index.setdefault(pk, position)
+    at_location: dict[IneligibilityReason, list[str]] = {}
+    problems = []
+    for verdict in assessment.verdicts:
+        engagement = verdict.engagement
+        for r in verdict.reasons:
+            if r in LOCATION_REASONS:
+                at_location.setdefault(r, []).append(engagement.name)
+                continue
+            message = (
+                cooling_off_message(verdict.cooling_off_until)
+                if r is IneligibilityReason.COOLING_OFF and verdict.cooling_off_until is not None
+                else REASON_MESSAGES[r]
+            )
+            problems.append(
+                Problem(
+                    code_for(r),
+                    ("input", "engagementIds", index[engagement.id]),
+                    f"{engagement.name}: {message}",
+                )
+            )
+    name = assessment.location.name
+    located = [
+        Problem(
+            code_for(r),
+            ("input", "locationId"),
+            f"{name} is not eligible for {', '.join(names)}."
+            if r is IneligibilityReason.LOCATION_NOT_ELIGIBLE
+            else f"{name}: {REASON_MESSAGES[r]}",
+        )
+        for r, names in sorted(at_location.items(), key=lambda item: _LOCATION_ORDER.index(item[0]))
+    ]
+    return located + problems
+
+
+_LOCATION_ORDER = [IneligibilityReason.LOCATION_NOT_ENROLLED, IneligibilityReason.LOCATION_NOT_ELIGIBLE]
+
+
 async def nominate(
     sessions: async_sessionmaker[AsyncSession], viewer: Principal, command: Nominate, now: datetime
 ) -> Nomination | list[Problem]:
@@ -638,11 +735,13 @@ async def nominate(
             # The idempotency key was used before (replayed on retry), or a racing twin committed first: the
             # same new customer nominated for another engagement (found on retry), or the one-active-claim index.
             if attempt == 1:
+                # The index that is left: one active claim per (partner, engagement, limit key), this partner's.
                 return [
                     Problem(
-                        ErrorCode.CLAIM_LIMIT_REACHED,
+                        ErrorCode.ALREADY_CLAIMED_BY_YOU,
                         ("input", "engagementIds"),
-                        "Another nomination of this customer for this engagement was made at the same moment.",
+                        "You already have an active claim for this customer on this engagement: another "
+                        "nomination of yours made it at the same moment.",
                     )
                 ]
     raise AssertionError("unreachable")
