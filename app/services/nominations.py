@@ -104,10 +104,6 @@ class EngagementVerdict:
     def eligible(self) -> bool:
         return not self.reasons
 
-    @property
-    def proposed_payout(self) -> Decimal | None:
-        return self.payout.amount if self.payout is not None else None
-
 
 @dataclass(frozen=True)
 class Assessment:
@@ -287,10 +283,10 @@ async def assess(
     facts = await _facts(session, question, location, ("input",))
     counts = await claim_counts(session, viewer.partner_id, list(choices), [facts.limit_key])
     assessment = await _judge(session, question, facts, list(choices.values()), counts, now)
-    return replace(assessment, problems=_preview_problems(assessment, question))
+    return replace(assessment, problems=_preview_problems(assessment))
 
 
-def _preview_problems(assessment: Assessment, question: EligibilityQuestion) -> list[Problem]:
+def _preview_problems(assessment: Assessment) -> list[Problem]:
     """What the preview reports as userErrors beside its verdicts (which still name each reason): a location not
     enrolled, once on `input.locationId` (whether it may earn on an engagement is that engagement's verdict:
     LOCATION_NOT_ELIGIBLE), and hours out of range, once on `input.hours`, naming the engagements."""

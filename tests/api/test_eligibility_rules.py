@@ -15,6 +15,7 @@ answered through the real email's link.
 """
 
 import copy
+import re
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from app.cli import DEMO_DATA
 from app.models import Claim
 from app.services.importer import import_reference_data, load_document
-from tests.api.claim_flow import RESPOND, SEND
+from tests.api.claim_flow import RESPOND, SEND, act
 from tests.api.nominating import (
     PARTNER_CONTACT,
     add_input,
@@ -164,15 +165,13 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-async def decline(api: Api, smtp: Any, claim_id: str, recipient: str, user: str = CONTOSO_ADMIN) -> None:
-    """sendConsent, then the customer declines through the mailed link."""
-    import re
-
-    sent = (await api.graphql(SEND, {"id": claim_id}, as_user=user)).data["sendConsent"]
+async def answer_consent(api: Api, smtp: Any, claim_id: str, recipient: str, decision: str) -> None:
+    """sendConsent, then the customer answers through the mailed link."""
+    sent = (await api.graphql(SEND, {"id": claim_id}, as_user=CONTOSO_ADMIN)).data["sendConsent"]
     assert sent["userErrors"] == [], sent["userErrors"]
     [message] = await smtp.wait_for(recipient)
     token = re.search(r"/consent/(\S+)", message.get_body(preferencelist=("plain",)).get_content()).group(1)
-    answer = (await api.graphql(RESPOND, {"token": token, "decision": "DECLINE"})).data["respondToConsent"]
+    answer = (await api.graphql(RESPOND, {"token": token, "decision": decision})).data["respondToConsent"]
     assert answer["userErrors"] == [], answer["userErrors"]
 
 
@@ -376,7 +375,7 @@ async def test_another_partner_may_nominate_while_one_cools_off(clean_api):
 async def test_a_declined_customer_cannot_be_mailed_again_by_a_new_claim(clean_api, smtp):
     """Re-mail after a decline: neither a new add nor a claim of the known customer, on any of its identifiers."""
     api = clean_api
-    recipient = _recipient()
+    recipient, first_recipient = _recipient(), _recipient()
     known = await nominate(
         api,
         CONTOSO_ADMIN,
@@ -384,13 +383,17 @@ async def test_a_declined_customer_cannot_be_mailed_again_by_a_new_claim(clean_a
         id_type="DOMAIN_NAME",
         value=NORTHWIND_DOMAIN,
         engagements=[TEAMS],
+        email=first_recipient,
     )
-    await mark_consented(api, known["claims"][0]["id"])  # Contoso knows Northwind from an earlier consent
+    # Contoso knows Northwind from an earlier consent; that claim is cancelled, so it has no deadline to pass.
+    await answer_consent(api, smtp, known["claims"][0]["id"], first_recipient, "ACCEPT")
+    cancelled = await act(api, "cancelClaim", known["claims"][0]["id"])
+    assert cancelled["userErrors"] == []
     declined = await nominate(
         api, CONTOSO_ADMIN, location=SEATTLE, id_type="DOMAIN_NAME", value=NORTHWIND_DOMAIN,
         engagements=[ASSESSMENT], email=recipient,
     )  # fmt: skip
-    await decline(api, smtp, declined["claims"][0]["id"], recipient)
+    await answer_consent(api, smtp, declined["claims"][0]["id"], recipient, "DECLINE")
     mails = len(await smtp.wait_for(recipient))
 
     again = await nominate(
@@ -413,7 +416,8 @@ async def test_a_declined_customer_cannot_be_mailed_again_by_a_new_claim(clean_a
         "CLAIM_CUSTOMER"
     ]
 
-    # 30 days after the decline the page offers it again, without any claim event: the kept tab expires.
+    # 30 days after the decline the page offers it again, with no claim event in between: the tab judged (and
+    # kept) during the cooling off holds only until it ends.
     api.clock.offset = timedelta(days=30, seconds=5)
     eligible = rows(await tab(api, ASSESSMENT, "ELIGIBLE"))
     assert eligible[NORTHWIND_DOMAIN]["availableActions"] == ["CLAIM_CUSTOMER"]
@@ -714,3 +718,52 @@ async def test_an_opportunity_of_another_engagements_currency_keeps_its_other_ve
     )
     assert by_key(answer)[EMEA_MIGRATE]["reasons"] == ["CRITERIA_NOT_MET"]  # UK, Germany and France only
     assert by_key(answer)[EMEA_MIGRATE]["proposedPayout"]["currency"] == "EUR"
+
+
+async def test_a_customer_known_by_subscription_counts_as_its_tenant_on_the_page_and_in_a_claim(clean_api):
+    api = clean_api
+    known = await nominate(
+        api,
+        CONTOSO_ADMIN,
+        location=SEATTLE,
+        id_type="AZURE_SUBSCRIPTION_ID",
+        value=NORTHWIND_SUBSCRIPTION,
+        engagements=["azure-landing-zone-quick-start"],
+    )
+    await mark_consented(api, known["claims"][0]["id"])
+    assert rows(await tab(api, DESKTOPS, "ELIGIBLE"))[NORTHWIND_SUBSCRIPTION]["availableActions"] == [
+        "CLAIM_CUSTOMER"
+    ]
+    by_tenant = await nominate(
+        api,
+        CONTOSO_ADMIN,
+        location=SEATTLE,
+        id_type="TENANT_ID",
+        value=NORTHWIND_TENANT,
+        engagements=[DESKTOPS],
+    )
+    assert by_tenant["userErrors"] == []
+    row = rows(await tab(api, DESKTOPS, "INELIGIBLE"))[NORTHWIND_SUBSCRIPTION]
+    assert (row["ineligibilityReasons"], row["availableActions"]) == (["ALREADY_CLAIMED_BY_YOU"], [])
+    claimed = await claim_known(
+        api, CONTOSO_ADMIN, known["customer"]["id"], location=TORONTO, engagements=[DESKTOPS]
+    )
+    assert errors(claimed) == [("ALREADY_CLAIMED_BY_YOU", ("input", "engagementIds", "0"))]
+
+
+async def test_the_customers_page_judges_a_known_opportunity_in_each_engagements_currency(clean_api, smtp):
+    """A known customer by a yen opportunity (67 000 USD): eligible for the 50 000 USD minimum, not the 250 000."""
+    api = clean_api
+    recipient = _recipient("vanarsdel.example")
+    added = await nominate(
+        api, CONTOSO_ADMIN, location=SEATTLE, id_type="MSX_OPPORTUNITY_ID", value=VANARSDEL_JPY_OPPORTUNITY,
+        engagements=[MIGRATE], hours=10, email=recipient,
+    )  # fmt: skip
+    assert added["userErrors"] == []
+    await answer_consent(api, smtp, added["claims"][0]["id"], recipient, "ACCEPT")
+    assert (await act(api, "cancelClaim", added["claims"][0]["id"]))["userErrors"] == []
+
+    assert VANARSDEL_JPY_OPPORTUNITY in rows(await tab(api, MIGRATE, "ELIGIBLE"))
+    sap = rows(await tab(api, "sap-on-azure-migration", "INELIGIBLE"))
+    assert sap[VANARSDEL_JPY_OPPORTUNITY]["ineligibilityReasons"] == []  # withheld for variable pay
+    assert VANARSDEL_JPY_OPPORTUNITY not in rows(await tab(api, "sap-on-azure-migration", "ELIGIBLE"))
