@@ -119,8 +119,8 @@ async def nominate(
         customer_contact={"firstName": "Nancy", "lastName": "Davolio", "email": email or _recipient()},
         **extra,
     )
-    if id_type == "TENANT_ID":
-        variables.setdefault("tenantMismatchReason", "The CIO signs for the group.")
+    # These tests are about eligibility, not the consent recipient: a reason is at hand wherever one is asked.
+    variables.setdefault("tenantMismatchReason", "The CIO signs for the group.")
     response = await api.graphql(ADD, {"input": variables}, as_user=user)
     return response.data["addCustomer"]
 
