@@ -93,13 +93,20 @@ class ActorKind(StrEnum):
 
 class IneligibilityReason(StrEnum):
     CRITERIA_NOT_MET = "CRITERIA_NOT_MET"
-    NOT_FOUND = "NOT_FOUND"
+    IDENTIFIER_NOT_FOUND = "IDENTIFIER_NOT_FOUND"
     ID_TYPE_NOT_ALLOWED = "ID_TYPE_NOT_ALLOWED"
-    CLAIM_LIMIT_REACHED = "CLAIM_LIMIT_REACHED"
+    CURRENCY_NOT_SUPPORTED = "CURRENCY_NOT_SUPPORTED"  # the deal cannot be converted into the engagement's
+    CLAIM_LIMIT_REACHED = "CLAIM_LIMIT_REACHED"  # the customer's limit across all partners
+    ALREADY_CLAIMED_BY_YOU = "ALREADY_CLAIMED_BY_YOU"  # the nominating partner's own active claim
+    COOLING_OFF = "COOLING_OFF"  # the partner's own claim ended without consent not long ago
     ALREADY_PARTICIPATED = "ALREADY_PARTICIPATED"
     ENGAGEMENT_CLOSED = "ENGAGEMENT_CLOSED"
     LOCATION_NOT_ENROLLED = "LOCATION_NOT_ENROLLED"
     LOCATION_NOT_ELIGIBLE = "LOCATION_NOT_ELIGIBLE"
+    # Stops the location earning, never the nomination (DOMAIN.md): shown where a location's earning is shown.
+    PAYEE_PROFILE_INVALID = "PAYEE_PROFILE_INVALID"
+    # The preview's hours outside 1..maxHours of a variable-pay engagement (addCustomer refuses them as input).
+    HOURS_OUT_OF_RANGE = "HOURS_OUT_OF_RANGE"
 
 
 class ClaimAction(StrEnum):

@@ -109,8 +109,16 @@ def email_domain(email: str) -> str | None:
     return _host_name(domain)
 
 
+# Decision (DOMAIN.md, the limit key): the types that count as the tenant the directory resolves them to.
+# A tenant ID is its own tenant; a TPID (several tenants may share one) and an MSX opportunity count as themselves.
+COUNTED_AS_TENANT = frozenset({CustomerIdType.DOMAIN_NAME, CustomerIdType.AZURE_SUBSCRIPTION_ID})
+
+
 def limit_key(identifier: Identifier, resolved_tenant_id: str | None) -> str:
-    """What claim limits count on: a domain counts as its tenant once resolved; other types as given."""
-    if identifier.id_type is CustomerIdType.DOMAIN_NAME and resolved_tenant_id is not None:
+    """What claim limits (and cooling off) count on, so one partner cannot hold two active claims on one tenant
+    through different identifiers: a domain counts as its tenant, an Azure subscription as the tenant that owns
+    it (once the directory resolves them), a tenant ID as itself; TPIDs and MSX opportunities as themselves.
+    An identifier the directory cannot resolve counts as itself."""
+    if identifier.id_type in COUNTED_AS_TENANT and resolved_tenant_id is not None:
         return f"{CustomerIdType.TENANT_ID.value}:{resolved_tenant_id.strip().lower()}"
     return f"{identifier.id_type.value}:{identifier.value}"

@@ -1,6 +1,7 @@
 """Claims and their history (the claim event log)."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -8,9 +9,10 @@ import strawberry
 from app import models
 from app.domain.enums import ActorKind as DomainActorKind
 from app.domain.enums import ClaimStatus as DomainClaimStatus
+from app.domain.payout import USD
 from app.resolvers.context import Info
 from app.resolvers.customers import Customer, CustomerIdentifier
-from app.resolvers.engagements import Engagement, Money
+from app.resolvers.engagements import Engagement, ProposedPayout
 from app.resolvers.enums import ActorKind, ClaimAction, ClaimStatus, CustomerIdType, TerminalCategory
 from app.resolvers.loaders import now_or_later
 from app.resolvers.partners import PartnerLocation
@@ -119,8 +121,9 @@ class Claim(Node):
     hours: int | None = strawberry.field(
         description="Hours stated for a variable-pay engagement; they never change."
     )
-    proposed_payout: Money | None = strawberry.field(
-        description="The payout proposed at nomination (variable pay)."
+    proposed_payout: ProposedPayout | None = strawberry.field(
+        description="The payout proposed at nomination (variable pay), in the engagement's currency, with the "
+        "deal's currency and the exchange rate it was figured at, as kept on the claim."
     )
     tenant_mismatch_reason: str | None = strawberry.field(
         description="The partner's reason why the customer contact's email domain is not one of the customer's "
@@ -208,9 +211,15 @@ class Claim(Node):
     @classmethod
     def from_model(cls, row: models.Claim) -> "Claim":
         assert row.id is not None
-        payout = (
-            Money.of(row.proposed_payout, row.currency or "USD") if row.proposed_payout is not None else None
-        )
+        payout = None
+        if row.proposed_payout is not None:
+            currency = row.currency or USD
+            payout = ProposedPayout.of(
+                row.proposed_payout,
+                currency,
+                row.deal_currency or currency,  # claims made before deals had currencies: the same, at 1
+                row.exchange_rate if row.exchange_rate is not None else Decimal(1),
+            )
         return cls(
             id=to_global_id("Claim", row.id),
             row=row,

@@ -38,6 +38,35 @@ class Money:
         return cls(amount=f"{amount:.2f}", currency=currency)
 
 
+@strawberry.type(
+    description="A proposed variable-pay payout, in the engagement's currency, with the conversion of the "
+    "opportunity's deal it was figured on: the deal size converted into the engagement's currency (deal x "
+    "`exchangeRate`, rounded half-up to cents) is what the minimum deal size and the percent of deal apply to."
+)
+class ProposedPayout:
+    amount: str = strawberry.field(description='Decimal amount as a string, e.g. `"1250.00"`, never a float.')
+    currency: str = strawberry.field(description="ISO 4217 currency code of the payout: the engagement's.")
+    deal_currency: str = strawberry.field(
+        description="ISO 4217 currency code of the opportunity's deal size, as the directory gives it."
+    )
+    exchange_rate: str = strawberry.field(
+        description="Units of `currency` per unit of `dealCurrency` the deal was converted at, as a decimal "
+        "string (e.g. `0.0067`): the two currencies' rates to USD divided, rounded half-up to 10 decimal places; "
+        "`1` when the deal is in the engagement's currency. A claim keeps the rate it was made with."
+    )
+
+    @classmethod
+    def of(
+        cls, amount: Decimal, currency: str, deal_currency: str, exchange_rate: Decimal
+    ) -> "ProposedPayout":
+        return cls(
+            amount=f"{amount:.2f}",
+            currency=currency,
+            deal_currency=deal_currency,
+            exchange_rate=f"{exchange_rate.normalize():f}",
+        )
+
+
 @strawberry.type(description="How many days each step of a claim may take on an engagement.")
 class Timelines:
     consent_days: int = strawberry.field(
@@ -46,6 +75,14 @@ class Timelines:
     submit_days: int = strawberry.field(description="Days from consent to the first submit.")
     review_days: int = strawberry.field(description="Days from consent to the end of the review.")
     dispute_days: int = strawberry.field(description="Days from a rejection to the dispute's submit.")
+    cooling_off_days: int = strawberry.field(
+        description="After your claim ends with the customer's consent declined or expired, days before you may "
+        "nominate the same customer (limit key) for this engagement again (COOLING_OFF); other partners may at "
+        "once."
+    )
+    partner_action_days: int = strawberry.field(
+        description="The fewest days a reviewer's request for partner action leaves you to answer it."
+    )
 
 
 @strawberry.type(description="Which customers an engagement accepts.")
@@ -78,11 +115,24 @@ class VariablePayRules:
     max_hours: int = strawberry.field(description="The most hours a partner can state.")
 
 
-@strawberry.type(description="Whether one of the viewer's locations can earn on an engagement.")
+@strawberry.type(
+    description="Whether one of the viewer's locations can nominate for, and earn on, an engagement."
+)
 class LocationEligibility:
     location: PartnerLocation = strawberry.field(description="The viewer's location.")
-    can_earn: bool = strawberry.field(description="True when the location can be chosen for a claim on it.")
-    reasons: list[IneligibilityReason] = strawberry.field(description="Why it cannot; empty when it can.")
+    can_earn: bool = strawberry.field(
+        description="True when a claim of the location on it earns: it is enrolled, eligible for it and its payee "
+        "profile is valid."
+    )
+    can_nominate: bool = strawberry.field(
+        description="True when the location can be chosen for a claim on it (addCustomer, claimCustomer): it is "
+        "enrolled and eligible. An invalid payee profile does not stop it nominating, only earning "
+        "(`canEarn` false, PAYEE_PROFILE_INVALID) until the profile is fixed."
+    )
+    reasons: list[IneligibilityReason] = strawberry.field(
+        description="Why it cannot earn: LOCATION_NOT_ENROLLED, LOCATION_NOT_ELIGIBLE (it cannot nominate either), "
+        "PAYEE_PROFILE_INVALID (it can nominate); empty when it can earn."
+    )
 
 
 @strawberry.type(
@@ -128,10 +178,14 @@ class Engagement(Node):
         locations = [loc for loc in await loaders.location.load_many(sorted(viewer.location_pks)) if loc]
         result = []
         for location in locations:
-            reasons = catalogue.location_ineligibility(self.row, eligible_ids, location)
+            reasons = catalogue.location_earning(self.row, eligible_ids, location)
+            blocking = catalogue.location_ineligibility(self.row, eligible_ids, location)
             result.append(
                 LocationEligibility(
-                    location=PartnerLocation.from_model(location), can_earn=not reasons, reasons=reasons
+                    location=PartnerLocation.from_model(location),
+                    can_earn=not reasons,
+                    can_nominate=not blocking,
+                    reasons=reasons,
                 )
             )
         return result
@@ -188,6 +242,8 @@ class Engagement(Node):
                 submit_days=timeline.submit_days,
                 review_days=timeline.review_days,
                 dispute_days=timeline.dispute_days,
+                cooling_off_days=row.cooling_off_days,
+                partner_action_days=row.partner_action_days,
             ),
             variable_pay=_variable_pay(row),
         )

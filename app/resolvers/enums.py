@@ -68,16 +68,32 @@ CustomerIdType = expose(
 
 IneligibilityReason = expose(
     domain.IneligibilityReason,
-    "Why a customer or a location cannot be nominated for an engagement.",
+    "Why a customer or a location cannot be nominated for an engagement, or (PAYEE_PROFILE_INVALID) why a location "
+    "cannot earn on it.",
     {
-        "CRITERIA_NOT_MET": "The identifier does not meet the engagement's customer criteria.",
-        "NOT_FOUND": "The identifier could not be found in the customer directory.",
+        "CRITERIA_NOT_MET": "The identifier does not meet the engagement's customer criteria (for an MSX "
+        "opportunity also: open, and its deal, converted into the engagement's currency, at least the minimum "
+        "deal size).",
+        "IDENTIFIER_NOT_FOUND": "The identifier could not be found in the customer directory.",
         "ID_TYPE_NOT_ALLOWED": "The engagement does not accept this kind of identifier.",
-        "CLAIM_LIMIT_REACHED": "The customer already has as many active claims as the engagement allows.",
+        "CURRENCY_NOT_SUPPORTED": "The opportunity's deal is in a currency that cannot be converted into the "
+        "engagement's: the reference data has no exchange rate for one of the two.",
+        "CLAIM_LIMIT_REACHED": "The customer already has as many active claims on the engagement as it allows, "
+        "across all partners (your own claim is ALREADY_CLAIMED_BY_YOU).",
+        "ALREADY_CLAIMED_BY_YOU": "You already have an active claim for this customer on this engagement (a "
+        "partner either adds or claims a customer, once, per engagement; the customer counts by its limit key: "
+        "a domain or an Azure subscription as its tenant).",
+        "COOLING_OFF": "Your claim for this customer on this engagement ended recently with consent declined or "
+        "expired: you may nominate it again when the engagement's `timelines.coolingOffDays` have passed since "
+        "(the preview gives the date as `coolingOffUntil`). Other partners are not affected.",
         "ALREADY_PARTICIPATED": "The customer already completed this engagement as often as it allows.",
         "ENGAGEMENT_CLOSED": "The engagement accepts no new claims.",
         "LOCATION_NOT_ENROLLED": "The partner location is not enrolled in MCI.",
         "LOCATION_NOT_ELIGIBLE": "The partner location is not eligible for this engagement.",
+        "PAYEE_PROFILE_INVALID": "The location's payee profile is invalid: it may still nominate customers, but "
+        "earns nothing until the profile is fixed. Never a reason a nomination is refused.",
+        "HOURS_OUT_OF_RANGE": "The preview's hours are outside 1 to the engagement's maxHours (addCustomer "
+        "refuses them as a HOURS_OUT_OF_RANGE userError on `input.hours`).",
     },
 )
 

@@ -1,5 +1,6 @@
 """Nominating customers: the eligibility preview, addCustomer and claimCustomer."""
 
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -8,7 +9,7 @@ from app.domain.contacts import Contact as ContactValue
 from app.resolvers.claims import Claim
 from app.resolvers.context import Info
 from app.resolvers.customers import Customer
-from app.resolvers.engagements import Engagement, Money
+from app.resolvers.engagements import Engagement, ProposedPayout
 from app.resolvers.enums import CustomerIdType, IneligibilityReason
 from app.resolvers.relay import pk_of
 from app.resolvers.user_errors import UserError
@@ -39,7 +40,10 @@ class CustomerEligibilityInput:
         "the address is at your own organisation (RECIPIENT_IS_PARTNER).",
     )
     hours: int | None = strawberry.field(
-        default=None, description="Hours, for the proposed payout of variable pay."
+        default=None,
+        description="Hours, for the proposed payout of variable pay. Outside 1 to an engagement's maxHours they "
+        "are a HOURS_OUT_OF_RANGE userError on `input.hours`, and that engagement is listed ineligible "
+        "(HOURS_OUT_OF_RANGE), with no payout, as addCustomer would refuse it.",
     )
 
 
@@ -47,10 +51,27 @@ class CustomerEligibilityInput:
 class EngagementEligibility:
     engagement: Engagement = strawberry.field(description="The engagement.")
     reasons: list[IneligibilityReason] = strawberry.field(
-        description="Why it cannot be chosen; empty when it can."
+        description="Why it cannot be chosen, as addCustomer would refuse it; empty when it can. The location's "
+        "reasons come first (LOCATION_NOT_ENROLLED, LOCATION_NOT_ELIGIBLE): they are shown on every engagement "
+        "they concern, so no list ever offers what addCustomer refuses, while addCustomer and claimCustomer "
+        "report them once, on `input.locationId`."
     )
-    proposed_payout: Money | None = strawberry.field(
-        description="For variable pay with valid hours: the proposed payout."
+    proposed_payout: ProposedPayout | None = strawberry.field(
+        description="For variable pay with valid hours and a deal that converts into the engagement's "
+        "currency: the proposed payout, with the rate it was figured at."
+    )
+    cooling_off_until: datetime | None = strawberry.field(
+        description="With COOLING_OFF: the instant (UTC) from which you may nominate this customer for the "
+        "engagement again; null otherwise."
+    )
+    can_earn: bool = strawberry.field(
+        description="True when a claim made now would earn: the engagement can be chosen and the location's "
+        "payee profile is valid. An invalid payee profile does not stop the nomination: the engagement stays "
+        "eligible, with `canEarn` false and PAYEE_PROFILE_INVALID in `earningReasons`, until it is fixed."
+    )
+    earning_reasons: list[IneligibilityReason] = strawberry.field(
+        description="Why a claim made now would not earn: `reasons`, then PAYEE_PROFILE_INVALID when the "
+        "location's payee profile is invalid; empty when it would."
     )
 
 
@@ -80,10 +101,12 @@ class CustomerEligibility:
         description="Engagements that cannot, with their reasons."
     )
     user_errors: list[UserError] = strawberry.field(
-        description="Problems with the input. A location not yours or a malformed identifier: the lists are "
-        "empty. `RECIPIENT_IS_PARTNER` on `input.customerEmail`: the email is at a domain of your own "
-        "organisation, which addCustomer will refuse as the customer contact; the identifier is still judged and "
-        "the lists are filled, so the form can show both."
+        description="Problems with the input. A location that is not yours (NOT_FOUND on `input.locationId`) or "
+        "a malformed identifier (INVALID_ID_FORMAT) leaves the lists empty. A location not enrolled in MCI is "
+        "reported once (LOCATION_NOT_ENROLLED on `input.locationId`), hours out of an engagement's range once "
+        "(HOURS_OUT_OF_RANGE on `input.hours`), and an email at a domain of your own organisation "
+        "(RECIPIENT_IS_PARTNER on `input.customerEmail`, which addCustomer would refuse as the customer contact); "
+        "the lists still show every engagement's verdict then, each naming its reasons."
     )
 
 
@@ -115,10 +138,19 @@ async def resolve_customer_eligibility(
         )
 
     def verdict(v: nominations.EngagementVerdict) -> EngagementEligibility:
-        currency = v.engagement.currency
-        payout = Money.of(v.proposed_payout, currency) if v.proposed_payout is not None else None
+        pay = v.payout
+        payout = (
+            ProposedPayout.of(pay.amount, pay.currency, pay.deal_currency, pay.exchange_rate)
+            if pay is not None
+            else None
+        )
         return EngagementEligibility(
-            engagement=Engagement.from_model(v.engagement), reasons=v.reasons, proposed_payout=payout
+            engagement=Engagement.from_model(v.engagement),
+            reasons=v.reasons,
+            proposed_payout=payout,
+            cooling_off_until=v.cooling_off_until,
+            can_earn=not v.earning_reasons,
+            earning_reasons=v.earning_reasons,
         )
 
     return CustomerEligibility(
@@ -129,7 +161,7 @@ async def resolve_customer_eligibility(
         tenant_mismatch_reason_required=answer.tenant_mismatch_reason_required,
         eligible_engagements=[verdict(v) for v in answer.verdicts if v.eligible],
         ineligible_engagements=[verdict(v) for v in answer.verdicts if not v.eligible],
-        user_errors=[UserError.of(p) for p in nominations.preview_problems(answer)],
+        user_errors=[UserError.of(p) for p in answer.problems],
     )
 
 

@@ -43,11 +43,18 @@ UserErrorCode = expose(
         "changed; only the newest link answers.",
         "CRITERIA_NOT_MET": "The customer does not meet the engagement's criteria.",
         "ID_TYPE_NOT_ALLOWED": "The engagement does not accept this kind of identifier.",
-        "CLAIM_LIMIT_REACHED": "The customer already has as many active claims on the engagement as it allows.",
+        "CURRENCY_NOT_SUPPORTED": "The opportunity's deal cannot be converted into the engagement's currency (no "
+        "exchange rate).",
+        "CLAIM_LIMIT_REACHED": "The customer already has as many active claims on the engagement as it allows, "
+        "across all partners.",
+        "ALREADY_CLAIMED_BY_YOU": "You already have an active claim for this customer on this engagement.",
+        "COOLING_OFF": "Your claim for this customer on this engagement ended without consent recently; the "
+        "message says from when you may nominate it again.",
         "ALREADY_PARTICIPATED": "The customer already completed the engagement.",
         "ENGAGEMENT_CLOSED": "The engagement accepts no new claims.",
-        "LOCATION_NOT_ENROLLED": "The location is not enrolled in MCI.",
-        "LOCATION_NOT_ELIGIBLE": "The location is not eligible for the engagement.",
+        "LOCATION_NOT_ENROLLED": "The location is not enrolled in MCI; reported once, on `input.locationId`.",
+        "LOCATION_NOT_ELIGIBLE": "The location is not eligible for one or more of the engagements chosen (the "
+        "message names them); reported once, on `input.locationId`.",
         "IDENTIFIER_NOT_FOUND": "The identifier is not in the customer directory.",
     },
 )

@@ -2,16 +2,25 @@
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.eligibility import EngagementRules, LocationFacts, accepts_claims, location_reasons
+from app.domain.eligibility import (
+    CustomerFacts,
+    EngagementRules,
+    LocationFacts,
+    accepts_claims,
+    earning_reasons,
+    location_reasons,
+)
 from app.domain.enums import CustomerIdType, EngagementType, IneligibilityReason, PayType
+from app.domain.payout import USD, ExchangeRates
 from app.domain.timelines import Timeline, timeline_for
-from app.models import Engagement, EngagementLocation, PartnerAccount, PartnerLocation
+from app.models import Engagement, EngagementLocation, ExchangeRate, PartnerAccount, PartnerLocation
+from app.services.directory import DirectoryEntry
 from app.services.pagination import Page, PageRequest, keyset_page
 from app.services.viewer import Principal
 
@@ -112,7 +121,27 @@ def engagement_rules(engagement: Engagement, eligible_ids: frozenset[str]) -> En
         max_completed_claims_per_customer=engagement.max_completed_claims_per_customer,
         claims_open_until=engagement.claims_open_until,
         eligible_location_ids=eligible_ids,
+        cooling_off_days=engagement.cooling_off_days,
+        currency=engagement.currency,
     )
+
+
+def location_facts(location: PartnerLocation) -> LocationFacts:
+    """The location as the eligibility rules see it."""
+    return LocationFacts(location.location_id, location.mci_enrolled, location.payee_profile_valid)
+
+
+def customer_facts(entry: DirectoryEntry) -> CustomerFacts:
+    """The directory's facts as the eligibility rules see them, with the currency of an opportunity's deal."""
+    return replace(entry.facts, deal_currency=entry.currency or USD)
+
+
+_EXCHANGE_RATES = select(ExchangeRate.currency, ExchangeRate.usd_per_unit)
+
+
+async def exchange_rates(session: AsyncSession) -> ExchangeRates:
+    """The reference data's rates to USD, by currency (USD itself is implicit): one statement, a small table."""
+    return {currency: rate for currency, rate in await session.execute(_EXCHANGE_RATES)}
 
 
 def open_for_claims(engagement: Engagement, now: datetime) -> bool:
@@ -133,7 +162,13 @@ def engagement_timeline(engagement: Engagement) -> Timeline:
 def location_ineligibility(
     engagement: Engagement, eligible_ids: frozenset[str], location: PartnerLocation
 ) -> list[IneligibilityReason]:
-    """Why this location cannot earn on the engagement (empty: it can)."""
-    return location_reasons(
-        engagement_rules(engagement, eligible_ids), LocationFacts(location.location_id, location.mci_enrolled)
-    )
+    """Why this location cannot be chosen for a claim on the engagement (empty: it can)."""
+    return location_reasons(engagement_rules(engagement, eligible_ids), location_facts(location))
+
+
+def location_earning(
+    engagement: Engagement, eligible_ids: frozenset[str], location: PartnerLocation
+) -> list[IneligibilityReason]:
+    """Why this location cannot earn on the engagement (empty: it can); an invalid payee profile is among them,
+    though it does not stop the location nominating."""
+    return earning_reasons(engagement_rules(engagement, eligible_ids), location_facts(location))

@@ -33,26 +33,27 @@ statement than the page.
 
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Row, exists, func, or_, select
+from sqlalchemy import ColumnElement, Row, bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.domain.eligibility import (
     NO_CLAIMS,
-    LocationFacts,
     accepts_claims,
-    any_location_can_nominate,
+    cooling_off_until,
     customer_reasons,
+    location_reasons,
     reasons_shown,
 )
 from app.domain.enums import ActorKind, ClaimAction, ClaimStatus, CustomerIdType, IneligibilityReason, PayType
 from app.domain.identifiers import Identifier, limit_key
 from app.domain.nomination import claim_selection_problems
+from app.domain.payout import NO_RATES
 from app.models import (
     Claim,
     ClaimEvent,
@@ -64,7 +65,7 @@ from app.models import (
     ReferenceDataVersion,
 )
 from app.services import claims as claim_service
-from app.services.catalogue import engagement_rules
+from app.services.catalogue import customer_facts, engagement_rules, exchange_rates, location_facts
 from app.services.consent import consent_requests_by_claim, reminder_allowed
 from app.services.directory import DatabaseDirectory
 from app.services.pagination import Page, PageRequest, keyset_page
@@ -245,14 +246,23 @@ async def _active_claims_here(
     return {customer_id: claim_id for customer_id, claim_id in rows}
 
 
+class _Judged(NamedTuple):
+    """Customers' reasons (empty: eligible), and until when they hold for certain: the earliest end of a cooling
+    off among them (None: until something they were judged from changes)."""
+
+    reasons: dict[int, list[IneligibilityReason]]
+    holds_until: datetime | None
+
+
 async def _eligibility(
     session: AsyncSession,
     viewer: Principal,
     engagement: Engagement,
     customers: Sequence[Row[Any]],
     now: datetime,
-) -> dict[int, list[IneligibilityReason]]:
-    """Each customer's reasons on its own identifier (empty: eligible), in a fixed number of statements."""
+) -> _Judged:
+    """Each customer's reasons on its own identifier (empty: eligible), in a fixed number of statements: the
+    rules addCustomer and claimCustomer apply, the location's side aside (`customer_reasons`)."""
     assert engagement.id is not None
     identifiers = {c.id: Identifier(CustomerIdType(c.id_type), c.id_value) for c in customers}
     entries = await DatabaseDirectory(session).lookup_many(identifiers.values(), with_domains=False)
@@ -261,16 +271,17 @@ async def _eligibility(
     }
     counts = await claim_counts(session, viewer.partner_id, [engagement.id], keys.values())
     rules = engagement_rules(engagement, frozenset())  # no location on this page: no location reasons
-    return {
-        pk: customer_reasons(
-            rules,
-            identifier.id_type,
-            entries[identifier].facts,
-            counts.get((engagement.id, keys[pk]), NO_CLAIMS),
-            now,
-        )
-        for pk, identifier in identifiers.items()
-    }
+    opportunities = any(i.id_type is CustomerIdType.MSX_OPPORTUNITY_ID for i in identifiers.values())
+    variable = engagement.pay_type == PayType.VARIABLE and opportunities
+    rates = await exchange_rates(session) if variable else NO_RATES
+    reasons, ends = {}, []
+    for pk, identifier in identifiers.items():
+        judged = counts.get((engagement.id, keys[pk]), NO_CLAIMS)
+        facts = customer_facts(entries[identifier])
+        reasons[pk] = customer_reasons(rules, identifier.id_type, facts, judged, now, rates=rates)
+        if (until := cooling_off_until(rules, judged, now)) is not None:
+            ends.append(until)
+    return _Judged(reasons, min(ends, default=None))
 
 
 # ------------------------------------------------------------------------------------------------ the pages
@@ -318,12 +329,14 @@ async def _decide(
     candidates: Sequence[Row[Any]],
     claims: dict[int, int],
     now: datetime,
-) -> list[_Decided]:
-    """The candidates that are on the tab, in the candidates' order, with their claim and (INELIGIBLE) reasons."""
+) -> tuple[list[_Decided], datetime | None]:
+    """The candidates that are on the tab, in the candidates' order, with their claim and (INELIGIBLE) reasons;
+    and until when that holds for certain (`_Judged.holds_until`)."""
     eligible_tab = tab is CustomersTab.ELIGIBLE
     # A customer with an active claim here is on the Eligible tab, whatever its eligibility: no need to judge it.
     to_judge = [customer for customer in candidates if customer.known and customer.id not in claims]
-    reasons = await _eligibility(session, viewer, engagement, to_judge, now)
+    judged = await _eligibility(session, viewer, engagement, to_judge, now)
+    reasons = judged.reasons
     pay_type = PayType(engagement.pay_type)
     decided = []
     for customer in candidates:
@@ -339,7 +352,7 @@ async def _decide(
             decided.append(_Decided(customer.id, None, []))
         elif not eligible_tab and found:
             decided.append(_Decided(customer.id, None, reasons_shown(pay_type, found)))
-    return decided
+    return decided, judged.holds_until
 
 
 class TabJudgements:
@@ -349,28 +362,40 @@ class TabJudgements:
     A judgement holds while its *change mark* stands: the latest claim event on the engagement (any partner's:
     claim counts, active claims here) and of the partner (any engagement: which customers it knows, as claims are
     created and consented only with an event), and the count of reference-data imports (directory, engagement
-    rules, locations). The clock enters a judgement only as whether the engagement still takes claims, which is
-    part of the key with the viewer's partner and locations, the tab and the search. The mark is read before the
-    judgement, so a change committed in between makes the kept judgement newer than its mark, never older.
-    One per process (`Runtime.judgements`); bounded, the least recently used dropped first."""
+    rules, locations, exchange rates). The clock enters a judgement as whether the engagement still takes claims,
+    which is part of the key with the viewer's partner and locations, the tab and the search, and as the end of
+    the earliest cooling off among the customers judged, after which the judgement is made again. The mark is
+    read before the judgement, so a change committed in between makes the kept judgement newer than its mark,
+    never older. One per process (`Runtime.judgements`); bounded, the least recently used dropped first."""
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._kept: OrderedDict[Hashable, tuple[tuple[Any, ...], list[_Decided]]] = OrderedDict()
+        self._kept: OrderedDict[Hashable, tuple[tuple[Any, ...], datetime | None, list[_Decided]]] = (
+            OrderedDict()
+        )
 
-    def get(self, key: Hashable, mark: tuple[Any, ...]) -> list[_Decided] | None:
+    def get(self, key: Hashable, mark: tuple[Any, ...], now: datetime | None = None) -> list[_Decided] | None:
         kept = self._kept.get(key)
         if kept is None or kept[0] != mark:
             return None
+        holds_until = kept[1]
+        if holds_until is not None and (now is None or now >= holds_until):
+            return None
         self._kept.move_to_end(key)
-        return kept[1]
+        return kept[2]
 
     def clear(self) -> None:
         """Forget every judgement: for writes that bypass the claim event log (tests writing a scene)."""
         self._kept.clear()
 
-    def put(self, key: Hashable, mark: tuple[Any, ...], decided: list[_Decided]) -> None:
-        self._kept[key] = (mark, decided)
+    def put(
+        self,
+        key: Hashable,
+        mark: tuple[Any, ...],
+        decided: list[_Decided],
+        holds_until: datetime | None = None,
+    ) -> None:
+        self._kept[key] = (mark, holds_until, decided)
         self._kept.move_to_end(key)
         while len(self._kept) > self.size:
             self._kept.popitem(last=False)
@@ -411,15 +436,15 @@ async def _whole_tab(
     mark: tuple[Any, ...] = ()
     if judgements is not None:
         mark = await _change_mark(session, engagement.id, viewer.partner_id)
-        if (kept := judgements.get(key, mark)) is not None:
+        if (kept := judgements.get(key, mark, now)) is not None:
             return kept
     candidates = await _candidates(
         session, viewer, engagement.id, search, with_active=tab is CustomersTab.ELIGIBLE
     )
     claims = await _active_claims_here(session, viewer, engagement.id)
-    decided = await _decide(session, viewer, engagement, tab, candidates, claims, now)
+    decided, holds_until = await _decide(session, viewer, engagement, tab, candidates, claims, now)
     if judgements is not None:
-        judgements.put(key, mark, decided)
+        judgements.put(key, mark, decided, holds_until)
     return decided
 
 
@@ -457,7 +482,7 @@ async def _scan(
         if not candidates:
             break
         claims = await _active_claims_here(session, viewer, engagement.id, [c.id for c in candidates])
-        found += await _decide(session, viewer, engagement, tab, candidates, claims, now)
+        found += (await _decide(session, viewer, engagement, tab, candidates, claims, now))[0]
         if len(candidates) < chunk:
             break
         if descending:
@@ -531,12 +556,13 @@ async def _customer_tab(
         page = window(await _whole_tab(session, viewer, engagement, tab, search, now, judgements), request)
     else:
         page = await _decided_page(session, viewer, engagement, tab, search, request, now)
-    # The rules claimCustomer applies: known customers are claimed for fixed-pay engagements only, at a location
-    # of the viewer's that can be chosen for the engagement.
+    # The rules claimCustomer applies beside the customer's own: known customers are claimed for fixed-pay
+    # engagements only, at a location of the viewer's that can be chosen for the engagement.
     may_claim = (
         eligible_tab
         and not claim_selection_problems([PayType(engagement.pay_type)])
-        and await _viewer_can_nominate(session, viewer, engagement)
+        and any(row.claim_id is None for row in page.items)  # only rows without a claim may offer it
+        and await _viewer_can_claim_on(session, viewer, engagement)
     )
     customers, claims = await _page_rows(session, page.items)
     awaiting = [c.id for c in claims.values() if c.status == ClaimStatus.AWAITING_CUSTOMER_CONSENT_RESPONSE]
@@ -550,22 +576,28 @@ async def _customer_tab(
     return Page(rows, page.keys, page.has_next, page.has_previous, page.total)
 
 
-async def _viewer_can_nominate(session: AsyncSession, viewer: Principal, engagement: Engagement) -> bool:
-    """Whether one of the viewer's locations can be chosen for a claim on the engagement: one statement."""
-    eligible_here = exists().where(
-        col(EngagementLocation.engagement_id) == engagement.id,
-        col(EngagementLocation.location_id) == col(PartnerLocation.location_id),
+_ELIGIBLE_HERE = (
+    select(PartnerLocation)
+    .join(EngagementLocation, col(EngagementLocation.location_id) == col(PartnerLocation.location_id))
+    .where(col(EngagementLocation.engagement_id) == bindparam("engagement_id"))
+    .where(col(PartnerLocation.id).in_(bindparam("location_pks", expanding=True)))
+)
+
+
+async def _viewer_can_claim_on(session: AsyncSession, viewer: Principal, engagement: Engagement) -> bool:
+    """Whether one of the viewer's locations can be chosen for a claim on the engagement (`location_reasons`,
+    as claimCustomer judges it): one statement over the viewer's locations eligible for it."""
+    if not viewer.location_pks:
+        return False
+    rows = await session.execute(
+        _ELIGIBLE_HERE, {"engagement_id": engagement.id, "location_pks": sorted(viewer.location_pks)}
     )
-    rows = (
-        await session.execute(
-            select(col(PartnerLocation.location_id), col(PartnerLocation.mci_enrolled), eligible_here).where(
-                col(PartnerLocation.id).in_(sorted(viewer.location_pks))
-            )
-        )
-    ).all()
-    eligible_ids = frozenset(location_id for location_id, _enrolled, here in rows if here)
-    locations = [LocationFacts(location_id, enrolled) for location_id, enrolled, _here in rows]
-    return any_location_can_nominate(engagement_rules(engagement, eligible_ids), locations)
+    rules = engagement_rules(engagement, frozenset())
+    for location in rows.scalars():
+        here = replace(rules, eligible_location_ids=frozenset([location.location_id]))
+        if not location_reasons(here, location_facts(location)):
+            return True
+    return False
 
 
 async def _page_rows(

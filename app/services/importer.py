@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from app.db import transaction
+from app.domain.eligibility import DEFAULT_COOLING_OFF_DAYS
 from app.domain.enums import (
     FIXED_PAY_ID_TYPES,
     CustomerIdType,
@@ -53,6 +54,7 @@ from app.domain.enums import (
     PayType,
 )
 from app.domain.identifiers import InvalidIdentifier, email_domain, parse_identifier
+from app.domain.payout import RATE_PLACES, USD, is_currency_code
 from app.domain.timelines import timeline_for
 from app.models import (
     CountryMarket,
@@ -62,6 +64,7 @@ from app.models import (
     DirectoryTenant,
     Engagement,
     EngagementLocation,
+    ExchangeRate,
     PartnerAccount,
     PartnerLocation,
     PartnerUser,
@@ -131,6 +134,7 @@ class ImportSummary:
     engagements: Counts = field(default_factory=Counts)
     eligible_locations: Counts = field(default_factory=Counts)
     markets: Counts = field(default_factory=Counts)
+    exchange_rates: Counts = field(default_factory=Counts)
     tenants: Counts = field(default_factory=Counts)
     domains: Counts = field(default_factory=Counts)
     subscriptions: Counts = field(default_factory=Counts)
@@ -202,8 +206,17 @@ Key = Annotated[
     ),
 ]
 LocationId = Annotated[str, AfterValidator(_pattern(r"[0-9]{1,20}", "a location ID (1 to 20 digits)"))]
+
+
+def _currency(value: str) -> str:
+    value = value.upper()
+    if not is_currency_code(value):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code (three letters, such as EUR)")
+    return value
+
+
 Country = Annotated[str, AfterValidator(_pattern(r"[A-Z]{2}", "an ISO 3166 country code", str.upper))]
-Currency = Annotated[str, AfterValidator(_pattern(r"[A-Z]{3}", "an ISO 4217 currency code", str.upper))]
+Currency = Annotated[str, AfterValidator(_currency)]
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email)]
 TenantId = Annotated[str, AfterValidator(_identifier(CustomerIdType.TENANT_ID))]
 SubscriptionId = Annotated[str, AfterValidator(_identifier(CustomerIdType.AZURE_SUBSCRIPTION_ID))]
@@ -218,6 +231,8 @@ Limit = Annotated[StrictInt, Field(ge=1, le=1000)]
 Rate = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
 DealAmount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 Fraction = Annotated[Decimal, Field(gt=0, le=1, decimal_places=4)]
+# What one unit is worth in USD: positive, at most the column's 10 decimal places and 10 digits before the point.
+UsdPerUnit = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=RATE_PLACES)]
 
 
 class _Item(BaseModel):
@@ -265,6 +280,9 @@ class TimelinesIn(_Item):
     submit_days: Days | None = None
     review_days: Days | None = None
     dispute_days: Days | None = None
+    # Decisions (DOMAIN.md), per engagement: the same default whatever the engagement's type.
+    cooling_off_days: Days = DEFAULT_COOLING_OFF_DAYS
+    partner_action_days: Days = 14
 
 
 class HourlyRatesIn(_Item):
@@ -317,6 +335,11 @@ class OpportunityIn(_Item):
     currency: Currency = "USD"
 
 
+class ExchangeRateIn(_Item):
+    currency: Currency
+    usd_per_unit: UsdPerUnit
+
+
 class _Container(_Item):
     """An object of lists; unknown keys are kept (and reported by `unknown_keys`) so validation goes on."""
 
@@ -338,6 +361,7 @@ class _Envelope(_Container):
     engagements: list[Any] = Field(default_factory=list)
     directory: _Directory = Field(default_factory=_Directory)
     markets: dict[str, Any] = Field(default_factory=dict)
+    exchange_rates: list[Any] = Field(default_factory=list)
 
 
 T = TypeVar("T")
@@ -360,6 +384,7 @@ class ReferenceData:
     tenants: list[At[TenantIn]]
     opportunities: list[At[OpportunityIn]]
     markets: list[At[tuple[str, Market]]]
+    exchange_rates: list[At[ExchangeRateIn]] = field(default_factory=list)
     # IDs found in items that failed validation: references to them are not reported as unknown as well.
     unvalidated_location_ids: frozenset[str] = frozenset()
     unvalidated_tenant_ids: frozenset[str] = frozenset()
@@ -543,6 +568,14 @@ def _document_problems(data: ReferenceData) -> list[str]:
     for e in engagements:
         problems += _engagement_problems(e)
     problems += _duplicates(((m.path, m.item[0]) for m in data.markets), "country")
+    problems += _duplicates(
+        ((f"{r.path}.currency", r.item.currency) for r in data.exchange_rates), "currency"
+    )
+    problems += [
+        f"{r.path}.currency: USD is worth 1 USD by definition; leave it out"
+        for r in data.exchange_rates
+        if r.item.currency == USD
+    ]
     problems += _duplicates(((f"{t.path}.tenantId", t.item.tenant_id) for t in tenants), "tenant")
     problems += [
         p.replace("appears twice", "is claimed by two tenants")
@@ -623,7 +656,14 @@ def _reference_problems(data: ReferenceData, facts: DatabaseFacts) -> list[str]:
     return problems
 
 
-_SECTIONS = ("partners", "markets", "engagements", "directory.tenants", "directory.opportunities")
+_SECTIONS = (
+    "partners",
+    "markets",
+    "exchangeRates",
+    "engagements",
+    "directory.tenants",
+    "directory.opportunities",
+)
 _ITEM = re.compile(r"(?P<section>directory\.\w+|\w+)(?:\[(?P<index>\d+)\])?")
 
 
@@ -654,12 +694,14 @@ def _parse(document: Any) -> tuple[ReferenceData, list[str]]:
         directory.opportunities, "directory.opportunities", OpportunityIn, problems
     )
     markets = _validate_markets(envelope.markets, problems)
+    rates, _ = _validate_items(envelope.exchange_rates, "exchangeRates", ExchangeRateIn, problems)
     data = ReferenceData(
         partners=partners,
         engagements=engagements,
         tenants=tenants,
         opportunities=opportunities,
         markets=markets,
+        exchange_rates=rates,
         unvalidated_location_ids=frozenset(_loose_ids(failed_partners, "locations", "locationId")),
         unvalidated_tenant_ids=frozenset(_loose_ids(failed_tenants, "tenantId")),
     )
@@ -717,6 +759,7 @@ class _Existing:
     engagements: dict[str, Engagement]  # by key
     eligible_locations: dict[int, list[EngagementLocation]]  # by engagement pk
     markets: dict[str, CountryMarket]  # by country
+    exchange_rates: dict[str, ExchangeRate]  # by currency
     tenants: dict[str, DirectoryTenant]  # by tenant ID
     domains: dict[str, DirectoryDomain]  # by domain: the document's and those of the document's tenants
     subscriptions: dict[str, DirectorySubscription]  # likewise
@@ -756,6 +799,9 @@ async def _load_existing(session: AsyncSession, data: ReferenceData) -> _Existin
         s, EngagementLocation, EngagementLocation.engagement_id, (e.id for e in engagements)
     )
     markets = await _rows_where_in(s, CountryMarket, CountryMarket.country, (m.item[0] for m in data.markets))
+    rates = await _rows_where_in(
+        s, ExchangeRate, ExchangeRate.currency, (r.item.currency for r in data.exchange_rates)
+    )
     tenants = await _rows_where_in(s, DirectoryTenant, DirectoryTenant.tenant_id, data.tenant_ids())
     document_tenant_ids = {t.item.tenant_id for t in data.tenants}
     document_tenant_pks = [t.id for t in tenants if t.tenant_id in document_tenant_ids]
@@ -787,6 +833,7 @@ async def _load_existing(session: AsyncSession, data: ReferenceData) -> _Existin
         engagements={e.key: e for e in engagements},
         eligible_locations=_group(eligible, lambda r: r.engagement_id),
         markets={m.country: m for m in markets},
+        exchange_rates={r.currency: r for r in rates},
         tenants={t.tenant_id: t for t in tenants},
         domains={d.domain: d for d in domains},
         subscriptions={sub.subscription_id: sub for sub in subscriptions},
@@ -826,6 +873,7 @@ class _Writer:
         await self._partners([p.item for p in data.partners])
         await self._engagements([e.item for e in data.engagements])
         await self._markets([m.item for m in data.markets])
+        await self._exchange_rates([r.item for r in data.exchange_rates])
         await self._directory([t.item for t in data.tenants], [o.item for o in data.opportunities])
         await self.session.flush()
         return self.summary
@@ -952,6 +1000,15 @@ class _Writer:
             self._upsert(self.summary.markets, self.existing.markets.get(country), values, new)
         await self._insert(CountryMarket, new)
 
+    async def _exchange_rates(self, rates: list[ExchangeRateIn]) -> None:
+        new: list[dict[str, Any]] = []
+        for r in rates:
+            values = {"currency": r.currency, "usd_per_unit": r.usd_per_unit}
+            self._upsert(
+                self.summary.exchange_rates, self.existing.exchange_rates.get(r.currency), values, new
+            )
+        await self._insert(ExchangeRate, new)
+
     async def _directory(self, tenants: list[TenantIn], opportunities: list[OpportunityIn]) -> None:
         ex, summary = self.existing, self.summary
         new: list[dict[str, Any]] = []
@@ -1047,6 +1104,8 @@ def _engagement_values(e: EngagementIn) -> dict[str, Any]:
         "submit_days": e.timelines.submit_days,
         "review_days": e.timelines.review_days,
         "dispute_days": e.timelines.dispute_days,
+        "cooling_off_days": e.timelines.cooling_off_days,
+        "partner_action_days": e.timelines.partner_action_days,
         "currency": e.currency or "USD",
         "hourly_rate_a": rates.a if rates else None,
         "hourly_rate_b": rates.b if rates else None,

@@ -26,7 +26,14 @@ from app.domain.consent import (
     tenant_mismatch_reason_required,
 )
 from app.domain.contacts import Contact, normalise_contact
-from app.domain.eligibility import NO_CLAIMS, ClaimCounts, LocationFacts, ineligibility_reasons
+from app.domain.eligibility import (
+    LOCATION_REASONS,
+    NO_CLAIMS,
+    ClaimCounts,
+    cooling_off_until,
+    earning_reasons,
+    ineligibility_reasons,
+)
 from app.domain.enums import (
     ActorKind,
     ClaimAction,
@@ -36,7 +43,14 @@ from app.domain.enums import (
     PayType,
 )
 from app.domain.identifiers import Identifier, InvalidIdentifier, limit_key, parse_identifier
-from app.domain.payout import VariablePayRules, market_for_country, proposed_payout, validate_hours
+from app.domain.payout import (
+    NO_RATES,
+    Payout,
+    VariablePayRules,
+    market_for_country,
+    payout_for,
+    validate_hours,
+)
 from app.models import (
     Claim,
     CountryMarket,
@@ -47,12 +61,20 @@ from app.models import (
     IdempotencyKey,
     PartnerLocation,
 )
-from app.services.catalogue import engagement_rules
+from app.services.catalogue import customer_facts, engagement_rules, exchange_rates, location_facts
 from app.services.claims import Actor, apply_action
 from app.services.contacts import contact_input_problems, contact_record
 from app.services.directory import DatabaseDirectory, DirectoryEntry
 from app.services.partner_domains import partner_domains, remember
-from app.services.problems import REASON_MESSAGES, ErrorCode, Path, Problem, Problems, code_for
+from app.services.problems import (
+    REASON_MESSAGES,
+    ErrorCode,
+    Path,
+    Problem,
+    Problems,
+    code_for,
+    cooling_off_message,
+)
 from app.services.recipient import RECIPIENT_FIELD, check_recipient, recipient_is_partner_problem
 from app.services.records import claim_counts
 from app.services.viewer import Principal
@@ -80,8 +102,10 @@ class EligibilityQuestion:
 @dataclass(frozen=True)
 class EngagementVerdict:
     engagement: Engagement
-    reasons: list[IneligibilityReason]
-    proposed_payout: Decimal | None = None  # variable pay, when hours were given and are valid
+    reasons: list[IneligibilityReason]  # why it cannot be chosen, the location's first; empty: it can
+    payout: Payout | None = None  # variable pay, when hours were given and are valid and the deal converts
+    cooling_off_until: datetime | None = None  # with COOLING_OFF: when the partner may nominate again
+    earning_reasons: list[IneligibilityReason] = field(default_factory=list)  # `reasons` + an invalid payee
 
     @property
     def eligible(self) -> bool:
@@ -97,7 +121,9 @@ class Assessment:
     # None until the customer email is given; for every identifier type (domain/consent).
     tenant_mismatch_reason_required: bool | None
     verdicts: list[EngagementVerdict]
-    recipient_is_partner: bool = False  # the customer email is at one of the partner's own domains
+    # The preview's problems that leave its verdicts standing: the location's own, once (not per engagement),
+    # and hours outside some variable-pay engagement's range.
+    problems: list[Problem] = field(default_factory=list)
 
 
 async def visible_location(
@@ -212,30 +238,37 @@ async def _judge(
     now: datetime,
 ) -> Assessment:
     location, entry, key = facts.location, facts.entry, facts.limit_key
-    wants_payout = question.hours is not None and entry.deal_size is not None
+    customer, at = customer_facts(entry), location_facts(location)
+    # Variable pay judges (minimum deal size) and pays an MSX opportunity's deal in the engagement's currency.
+    opportunity = facts.identifier.id_type is CustomerIdType.MSX_OPPORTUNITY_ID
+    variable = opportunity and any(c.engagement.pay_type == PayType.VARIABLE for c in choices)
+    rates = await exchange_rates(session) if variable and customer.found else NO_RATES
     market = None
-    if wants_payout and any(c.engagement.pay_type == PayType.VARIABLE for c in choices):
+    if variable and question.hours is not None and entry.deal_size is not None:
         market = await _market(session, location.country)
     verdicts = []
     for choice in choices:
         engagement = choice.engagement
         assert engagement.id is not None
         eligible_ids = frozenset([location.location_id]) if choice.location_eligible else frozenset()
+        rules = engagement_rules(engagement, eligible_ids)
+        engagement_counts = counts.get((engagement.id, key), NO_CLAIMS)
         reasons = ineligibility_reasons(
-            engagement_rules(engagement, eligible_ids),
-            LocationFacts(location.location_id, location.mci_enrolled),
-            facts.identifier.id_type,
-            entry.facts,
-            counts.get((engagement.id, key), NO_CLAIMS),
-            now,
+            rules, at, facts.identifier.id_type, customer, engagement_counts, now, rates=rates
         )
         payout = None
-        if market is not None and engagement.pay_type == PayType.VARIABLE:
-            assert question.hours is not None and entry.deal_size is not None
-            rules = _variable_pay_rules(engagement)
-            if validate_hours(rules, question.hours) is None and market in rules.hourly_rates:
-                payout = proposed_payout(rules, market, question.hours, entry.deal_size)
-        verdicts.append(EngagementVerdict(engagement, reasons, payout))
+        if opportunity and engagement.pay_type == PayType.VARIABLE and question.hours is not None:
+            pay = _variable_pay_rules(engagement)
+            if validate_hours(pay, question.hours) is not None:
+                reasons.append(IneligibilityReason.HOURS_OUT_OF_RANGE)  # no payout for hours it refuses
+            elif market is not None and market in pay.hourly_rates:
+                assert entry.deal_size is not None
+                payout = payout_for(
+                    pay, market, question.hours, entry.deal_size, customer.deal_currency, rates
+                )
+        earning = reasons + [r for r in earning_reasons(rules, at) if r not in reasons]
+        until = cooling_off_until(rules, engagement_counts, now)
+        verdicts.append(EngagementVerdict(engagement, reasons, payout, until, earning))
     return Assessment(
         location=location,
         identifier=facts.identifier,
@@ -262,16 +295,42 @@ async def assess(
     counts = await claim_counts(session, viewer.partner_id, list(choices), [facts.limit_key])
     assessment = await _judge(session, question, facts, list(choices.values()), counts, now)
     email = (question.customer_email or "").strip()
-    if email and recipient_is_partner(email, await partner_domains(session, viewer.partner_id)):
-        assessment = replace(assessment, recipient_is_partner=True)
-    return assessment
+    at_partner = bool(email) and recipient_is_partner(
+        email, await partner_domains(session, viewer.partner_id)
+    )
+    return replace(assessment, problems=_preview_problems(assessment, at_partner))
 
 
-def preview_problems(assessment: Assessment) -> list[Problem]:
-    """What the preview reports beside its verdicts: the email it was given is at the partner's own domain."""
-    if assessment.recipient_is_partner:
-        return [recipient_is_partner_problem(("input", "customerEmail"))]
-    return []
+def _preview_problems(assessment: Assessment, recipient_at_partner: bool) -> list[Problem]:
+    """What the preview reports as userErrors beside its verdicts (which still name each reason): a location not
+    enrolled, once on `input.locationId` (whether it may earn on an engagement is that engagement's verdict:
+    LOCATION_NOT_ELIGIBLE); hours out of range, once on `input.hours`, naming the engagements; and a customer
+    email at the partner's own domain, on `input.customerEmail`, which the add would refuse."""
+    problems = []
+    location = assessment.location
+    if not location.mci_enrolled:
+        problems.append(
+            Problem(
+                ErrorCode.LOCATION_NOT_ENROLLED,
+                ("input", "locationId"),
+                f"{location.name}: {REASON_MESSAGES[IneligibilityReason.LOCATION_NOT_ENROLLED]}",
+            )
+        )
+    out_of_range = [
+        v.engagement for v in assessment.verdicts if IneligibilityReason.HOURS_OUT_OF_RANGE in v.reasons
+    ]
+    if out_of_range:
+        ranges = "; ".join(f"{e.name}: 1 to {e.max_hours or 1}" for e in out_of_range)
+        problems.append(
+            Problem(
+                ErrorCode.HOURS_OUT_OF_RANGE,
+                ("input", "hours"),
+                f"Hours must be a whole number within each engagement's range ({ranges}).",
+            )
+        )
+    if recipient_at_partner:
+        problems.append(recipient_is_partner_problem(("input", "customerEmail")))
+    return problems
 
 
 # ------------------------------------------------------------------------------------- add and claim customer
@@ -587,18 +646,7 @@ async def _nominate(
     )
     problems += recipient.problems
     reason = recipient.reason
-    index: dict[int | None, int] = {}
-    for position, pk in enumerate(command.engagement_pks):
-        index.setdefault(pk, position)
-    for verdict in assessment.verdicts:
-        for r in verdict.reasons:
-            problems.append(
-                Problem(
-                    code_for(r),
-                    ("input", "engagementIds", index[verdict.engagement.id]),
-                    f"{verdict.engagement.name}: {REASON_MESSAGES[r]}",
-                )
-            )
+    problems += _verdict_problems(command, assessment)
     if problems:
         return await _refuse(session, viewer, command, problems, looked_up=retry)
 
@@ -617,8 +665,10 @@ async def _nominate(
             limit_key=assessment.limit_key,
             tenant_mismatch_reason=reason,
             hours=command.hours if verdict.engagement.pay_type == PayType.VARIABLE else None,
-            proposed_payout=verdict.proposed_payout,
-            currency=verdict.engagement.currency if verdict.proposed_payout is not None else None,
+            proposed_payout=verdict.payout.amount if verdict.payout is not None else None,
+            currency=verdict.payout.currency if verdict.payout is not None else None,
+            deal_currency=verdict.payout.deal_currency if verdict.payout is not None else None,
+            exchange_rate=verdict.payout.exchange_rate if verdict.payout is not None else None,
             customer_contact=contact_record(command.customer_contact),
             partner_contact=contact_record(command.partner_contact),
             created_by_user_id=viewer.user_id,
@@ -657,6 +707,49 @@ async def _nominate(
     return Nomination(customer, claims)
 
 
+def _verdict_problems(command: Nominate, assessment: Assessment) -> list[Problem]:
+    """Why the chosen engagements cannot be: the location's problems once each, on `input.locationId` (naming
+    the engagements a LOCATION_NOT_ELIGIBLE concerns), then the identifier's, on each engagement's index."""
+    index: dict[int | None, int] = {}
+    for position, pk in enumerate(command.engagement_pks):
+        index.setdefault(pk, position)
+    at_location: dict[IneligibilityReason, list[str]] = {}
+    problems = []
+    for verdict in assessment.verdicts:
+        engagement = verdict.engagement
+        for r in verdict.reasons:
+            if r in LOCATION_REASONS:
+                at_location.setdefault(r, []).append(engagement.name)
+                continue
+            message = (
+                cooling_off_message(verdict.cooling_off_until)
+                if r is IneligibilityReason.COOLING_OFF and verdict.cooling_off_until is not None
+                else REASON_MESSAGES[r]
+            )
+            problems.append(
+                Problem(
+                    code_for(r),
+                    ("input", "engagementIds", index[engagement.id]),
+                    f"{engagement.name}: {message}",
+                )
+            )
+    name = assessment.location.name
+    located = [
+        Problem(
+            code_for(r),
+            ("input", "locationId"),
+            f"{name} is not eligible for {', '.join(names)}."
+            if r is IneligibilityReason.LOCATION_NOT_ELIGIBLE
+            else f"{name}: {REASON_MESSAGES[r]}",
+        )
+        for r, names in sorted(at_location.items(), key=lambda item: _LOCATION_ORDER.index(item[0]))
+    ]
+    return located + problems
+
+
+_LOCATION_ORDER = [IneligibilityReason.LOCATION_NOT_ENROLLED, IneligibilityReason.LOCATION_NOT_ELIGIBLE]
+
+
 async def nominate(
     sessions: async_sessionmaker[AsyncSession], viewer: Principal, command: Nominate, now: datetime
 ) -> Nomination | list[Problem]:
@@ -671,11 +764,13 @@ async def nominate(
             # The idempotency key was used before (replayed on retry), or a racing twin committed first: the
             # same new customer nominated for another engagement (found on retry), or the one-active-claim index.
             if attempt == 1:
+                # The index that is left: one active claim per (partner, engagement, limit key), this partner's.
                 return [
                     Problem(
-                        ErrorCode.CLAIM_LIMIT_REACHED,
+                        ErrorCode.ALREADY_CLAIMED_BY_YOU,
                         ("input", "engagementIds"),
-                        "Another nomination of this customer for this engagement was made at the same moment.",
+                        "You already have an active claim for this customer on this engagement: another "
+                        "nomination of yours made it at the same moment.",
                     )
                 ]
     raise AssertionError("unreachable")

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.eligibility import ClaimCounts
+from app.domain.eligibility import COOLING_OFF_STATUSES, ClaimCounts
 from app.domain.enums import ClaimStatus
 from app.domain.lifecycle import TERMINAL
 from app.models import Claim, ClaimEvent, Customer, CustomerIdentifier
@@ -24,13 +24,17 @@ def claim_is_active() -> ColumnElement[bool]:
 
 def _claim_counts_statement():  # type: ignore[no-untyped-def]
     active = claim_is_active()
+    mine = Claim.partner_id == bindparam("partner_id")
+    ended_without_consent = Claim.status.in_([s.value for s in COOLING_OFF_STATUSES])  # type: ignore[attr-defined]
     return (
         select(
             Claim.engagement_id,
             Claim.limit_key,
             func.sum(case((active, 1), else_=0)),
             func.sum(case((Claim.status == ClaimStatus.APPROVED.value, 1), else_=0)),
-            func.sum(case((active & (Claim.partner_id == bindparam("partner_id")), 1), else_=0)),
+            func.sum(case((active & mine, 1), else_=0)),
+            # Cooling off runs from the end of this partner's latest claim here that ended without consent.
+            func.max(case((mine & ended_without_consent, Claim.ended_at), else_=None)),
         )
         .where(
             Claim.engagement_id.in_(bindparam("engagements", expanding=True)),  # type: ignore[attr-defined]
@@ -46,8 +50,8 @@ _CLAIM_COUNTS = _claim_counts_statement()  # built once; every nomination and Cu
 async def claim_counts(
     session: AsyncSession, partner_id: int, engagement_ids: Iterable[int], limit_keys: Iterable[str]
 ) -> dict[tuple[int, str], ClaimCounts]:
-    """Claims per (engagement, limit key), across all partners, with this partner's active ones: one statement.
-    Pairs without claims are absent."""
+    """Claims per (engagement, limit key), across all partners, with this partner's active ones and when its
+    latest one ended without consent (cooling off): one statement. Pairs without claims are absent."""
     engagements, keys = sorted(set(engagement_ids)), sorted(set(limit_keys))
     if not engagements or not keys:
         return {}
@@ -55,8 +59,10 @@ async def claim_counts(
         _CLAIM_COUNTS, {"partner_id": partner_id, "engagements": engagements, "keys": keys}
     )
     return {
-        (engagement_id, key): ClaimCounts(active=int(a), completed=int(c), active_by_this_partner=int(mine))
-        for engagement_id, key, a, c, mine in rows
+        (engagement_id, key): ClaimCounts(
+            active=int(a), completed=int(c), active_by_this_partner=int(mine), cooling_off_from=ended
+        )
+        for engagement_id, key, a, c, mine, ended in rows
     }
 
 

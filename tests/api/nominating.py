@@ -17,18 +17,19 @@ ENGAGEMENTS: dict[str, dict[str, Any]] = {e["key"]: e for e in DEMO["engagements
 FIXED = [key for key, e in ENGAGEMENTS.items() if e["payType"] == "FIXED"]
 VARIABLE = [key for key, e in ENGAGEMENTS.items() if e["payType"] == "VARIABLE"]
 
-# The userError code addCustomer reports for each ineligibility reason of the preview. An identifier missing
-# from the directory has its own code, IDENTIFIER_NOT_FOUND: NOT_FOUND is for IDs that name nothing you can see.
-CODE_FOR_REASON = {
-    "CRITERIA_NOT_MET": "CRITERIA_NOT_MET",
-    "NOT_FOUND": "IDENTIFIER_NOT_FOUND",
-    "ID_TYPE_NOT_ALLOWED": "ID_TYPE_NOT_ALLOWED",
-    "CLAIM_LIMIT_REACHED": "CLAIM_LIMIT_REACHED",
-    "ALREADY_PARTICIPATED": "ALREADY_PARTICIPATED",
-    "ENGAGEMENT_CLOSED": "ENGAGEMENT_CLOSED",
-    "LOCATION_NOT_ENROLLED": "LOCATION_NOT_ENROLLED",
-    "LOCATION_NOT_ELIGIBLE": "LOCATION_NOT_ELIGIBLE",
-}
+# addCustomer refuses an engagement with a userError whose code is the preview's reason: the identifier's reasons
+# on the engagement's index in `input.engagementIds`, the location's once, on `input.locationId`. An identifier
+# missing from the directory is IDENTIFIER_NOT_FOUND: NOT_FOUND is for IDs that name nothing you can see.
+LOCATION_REASONS = {"LOCATION_NOT_ENROLLED", "LOCATION_NOT_ELIGIBLE"}
+
+
+def refusals(reasons: list[str], index: int = 0) -> list[tuple[str, tuple[str, ...]]]:
+    """The userErrors (code, field) addCustomer or claimCustomer reports for one engagement's preview reasons."""
+    located = [(r, ("input", "locationId")) for r in reasons if r in LOCATION_REASONS]
+    return located + [
+        (r, ("input", "engagementIds", str(index))) for r in reasons if r not in LOCATION_REASONS
+    ]
+
 
 ERRORS = "userErrors { code field message }"
 

@@ -7,7 +7,6 @@ import pytest
 
 from tests.api.nominating import (
     ADD,
-    CODE_FOR_REASON,
     ENGAGEMENTS,
     PARTNER_CONTACT,
     add,
@@ -19,6 +18,7 @@ from tests.api.nominating import (
     market_of,
     opportunity,
     preview,
+    refusals,
     row_counts,
     set_status,
     verdicts,
@@ -226,9 +226,7 @@ async def test_the_preview_and_the_add_agree_on_every_engagement(clean_api, loca
             assert [c["engagement"]["key"] for c in payload["claims"]] == [key]
         else:
             assert payload["claims"] == [] and payload["customer"] is None, key
-            assert sorted(errors(payload)) == sorted(
-                (CODE_FOR_REASON[r], ("input", "engagementIds", "0")) for r in reasons
-            ), key
+            assert sorted(errors(payload)) == sorted(refusals(reasons)), key
     eligible = [key for key, reasons in before.items() if not reasons]
     assert await count_claims(api) == len(eligible)
     # Afterwards the preview shows the claims made: each engagement added is now at its limit for this partner.
@@ -237,7 +235,8 @@ async def test_the_preview_and_the_add_agree_on_every_engagement(clean_api, loca
             api, CONTOSO_ADMIN, location=location, id_type=id_type, id_value=value, customerEmail=email
         )
     )
-    assert after == {key: reasons or ["CLAIM_LIMIT_REACHED"] for key, reasons in before.items()}
+    # Afterwards: each engagement added is refused as the partner's own active claim, never as the limit.
+    assert after == {key: reasons or ["ALREADY_CLAIMED_BY_YOU"] for key, reasons in before.items()}
 
 
 async def test_one_bad_engagement_among_good_ones_makes_nothing_and_every_problem_is_reported(clean_api):
@@ -639,9 +638,13 @@ async def test_the_same_identifier_twice_by_the_same_partner_reaches_the_limit(c
             id_value=value,
             engagements=["copilot-readiness-assessment"],
         )
-        assert errors(again) == [("CLAIM_LIMIT_REACHED", ("input", "engagementIds", "0"))], (location, value)
+        assert errors(again) == [("ALREADY_CLAIMED_BY_YOU", ("input", "engagementIds", "0"))], (
+            location,
+            value,
+        )
+        assert "you already have an active claim" in again["userErrors"][0]["message"]
         answer = await preview(api, CONTOSO_ADMIN, location=location, id_type=id_type, id_value=value)
-        assert verdicts(answer)["copilot-readiness-assessment"] == ["CLAIM_LIMIT_REACHED"]
+        assert verdicts(answer)["copilot-readiness-assessment"] == ["ALREADY_CLAIMED_BY_YOU"]
     assert await count_claims(api) == 1
     # The limit is per engagement: the same customer can be added for another one.
     other = await add(
@@ -716,7 +719,7 @@ async def test_an_engagement_allowing_two_active_claims_takes_a_second_partner_n
     assert (await add(api, CONTOSO_ADMIN, location=SEATTLE, **arguments))["userErrors"] == []
     # The same partner again: add or claim, one active claim per partner, whatever the limit.
     again = await add(api, CONTOSO_ADMIN, location=TORONTO, **arguments)
-    assert errors(again) == [("CLAIM_LIMIT_REACHED", ("input", "engagementIds", "0"))]
+    assert errors(again) == [("ALREADY_CLAIMED_BY_YOU", ("input", "engagementIds", "0"))]
     assert (await add(api, FABRIKAM_ADMIN, location=BERLIN, **arguments))["userErrors"] == []
     third = await add(api, LITWARE_ADMIN, location=CHICAGO, **arguments)
     assert errors(third) == [("CLAIM_LIMIT_REACHED", ("input", "engagementIds", "0"))]
@@ -900,7 +903,7 @@ async def test_an_idempotency_key_belongs_to_its_user(clean_api):
         engagements=["copilot-readiness-assessment"],
         idempotencyKey=key,
     )
-    assert errors(adeles) == [("CLAIM_LIMIT_REACHED", ("input", "engagementIds", "0"))]
+    assert errors(adeles) == [("ALREADY_CLAIMED_BY_YOU", ("input", "engagementIds", "0"))]
     assert await count_claims(api) == 2
 
 

@@ -115,6 +115,7 @@ BY_ID_TYPE = {
             {"azure-migrate-and-modernize", "sap-on-azure-migration"},  # minimums 50 000 and 250 000
             fabric_analytics_platform=CRITERIA,  # minimum 500 000
             mainframe_modernization=CRITERIA,  # minimum 1 000 000
+            azure_migrate_emea=CRITERIA,  # customers in GB, DE and FR only
         ),
     ),
 }
@@ -185,7 +186,9 @@ async def test_an_unknown_identifier_is_not_found_where_its_type_is_accepted(cle
     assert answer["eligibleEngagements"] == []
     expected = _closing(
         {
-            key: ["NOT_FOUND"] if id_type in e["allowedCustomerIdTypes"] else ["ID_TYPE_NOT_ALLOWED"]
+            key: ["IDENTIFIER_NOT_FOUND"]
+            if id_type in e["allowedCustomerIdTypes"]
+            else ["ID_TYPE_NOT_ALLOWED"]
             for key, e in ENGAGEMENTS.items()
         },
         api.clock.now(),
@@ -232,6 +235,10 @@ async def test_an_unenrolled_location_can_earn_on_nothing(clean_api):
     answer = await preview(
         api, CONTOSO_ADMIN, location=MEXICO_CITY, id_type="TENANT_ID", id_value=NORTHWIND_TENANT
     )
+    # Reported once, on the location; every verdict still names it, so none is offered.
+    assert [(e["code"], e["field"]) for e in answer["userErrors"]] == [
+        ("LOCATION_NOT_ENROLLED", ["input", "locationId"])
+    ]
     assert answer["eligibleEngagements"] == []
     expected = _expected(api, "TENANT_ID")
     for key, reasons in verdicts(answer).items():
@@ -251,6 +258,9 @@ async def test_an_enrolled_location_is_refused_where_it_is_not_eligible(clean_ap
         assert found[key] == location_side + expected[key], key
     assert found["security-posture-assessment"] == ["LOCATION_NOT_ELIGIBLE"]
     assert found["copilot-readiness-assessment"] == []
+    assert (
+        answer["userErrors"] == []
+    )  # enrolled: eligibility for each engagement is that engagement's verdict
 
 
 @pytest.mark.parametrize(
@@ -356,8 +366,35 @@ async def test_every_eligible_variable_engagement_gets_its_own_payout(clean_api)
     assert payouts["sap-on-azure-migration"]["amount"] == "10000.00"  # 4% of 250 000 < 100 x 175 < 60 000
 
 
-@pytest.mark.parametrize("hours", [None, 0, -5, 201])
-async def test_no_payout_without_valid_hours(clean_api, hours):
+async def test_no_payout_without_hours(clean_api):
+    api = clean_api  # verdicts depend on the claims that exist: none
+    answer = await preview(
+        api, CONTOSO_ADMIN, location=SEATTLE, id_type="MSX_OPPORTUNITY_ID", id_value=NORTHWIND_OPPORTUNITY
+    )
+    assert answer["userErrors"] == []
+    migrate = next(
+        v for v in answer["eligibleEngagements"] if v["engagement"]["key"] == "azure-migrate-and-modernize"
+    )
+    assert migrate["proposedPayout"] is None
+
+
+@pytest.mark.parametrize(
+    ("hours", "out_of_range"),
+    [
+        (0, {"azure-migrate-and-modernize", "sap-on-azure-migration", "fabric-analytics-platform",
+             "mainframe-modernization", "azure-migrate-emea"}),
+        (-5, {"azure-migrate-and-modernize", "sap-on-azure-migration", "fabric-analytics-platform",
+              "mainframe-modernization", "azure-migrate-emea"}),
+        (201, {"azure-migrate-and-modernize", "azure-migrate-emea"}),  # maxHours 200; the others allow more
+        (801, {"azure-migrate-and-modernize", "azure-migrate-emea", "sap-on-azure-migration",
+               "fabric-analytics-platform"}),
+    ],
+)  # fmt: skip
+async def test_hours_out_of_range_are_a_user_error_and_no_engagement_is_eligible_without_a_payout(
+    clean_api, hours, out_of_range
+):
+    """The preview applies the add's rule: hours outside 1..maxHours are HOURS_OUT_OF_RANGE on input.hours, with
+    no payout, and the engagements they are out of range for are not listed eligible."""
     api = clean_api  # verdicts depend on the claims that exist: none
     answer = await preview(
         api,
@@ -367,10 +404,26 @@ async def test_no_payout_without_valid_hours(clean_api, hours):
         id_value=NORTHWIND_OPPORTUNITY,
         hours=hours,
     )
-    migrate = next(
-        v for v in answer["eligibleEngagements"] if v["engagement"]["key"] == "azure-migrate-and-modernize"
-    )
-    assert migrate["proposedPayout"] is None  # maxHours is 200
+    assert [(e["code"], e["field"]) for e in answer["userErrors"]] == [
+        ("HOURS_OUT_OF_RANGE", ["input", "hours"])
+    ]
+    message = answer["userErrors"][0]["message"]
+    assert "Azure Migrate & Modernize: 1 to 200" in message
+    found = verdicts(answer)
+    for key in out_of_range:
+        assert "HOURS_OUT_OF_RANGE" in found[key], key
+    eligible = {v["engagement"]["key"]: v for v in answer["eligibleEngagements"]}
+    assert not out_of_range & set(eligible)
+    # Every engagement listed eligible has its payout; those out of range have none.
+    for verdict in answer["eligibleEngagements"] + answer["ineligibleEngagements"]:
+        key = verdict["engagement"]["key"]
+        if key in out_of_range or ENGAGEMENTS[key]["payType"] == "FIXED":
+            assert verdict["proposedPayout"] is None, key
+        if key in eligible:
+            assert verdict["proposedPayout"] is not None, key
+    if hours == 201:
+        assert set(eligible) == {"sap-on-azure-migration"}  # its maxHours is 500
+        assert found["azure-migrate-and-modernize"] == ["HOURS_OUT_OF_RANGE"]
 
 
 @pytest.mark.parametrize(

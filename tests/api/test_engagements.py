@@ -23,16 +23,19 @@ query($id: ID!) {
     id key name description solutionArea engagementType payType allowedCustomerIdTypes
     customerCriteria { countries segments }
     maxActiveClaimsPerCustomer maxCompletedClaimsPerCustomer claimsOpenUntil openForClaims
-    timelines { consentDays submitDays reviewDays disputeDays }
+    timelines { consentDays submitDays reviewDays disputeDays coolingOffDays partnerActionDays }
     variablePay { hourlyRates { market rate { amount currency } } percentOfDeal cap { amount currency }
                   minDealSize { amount currency } maxHours }
-    locationEligibility { location { locationId } canEarn reasons }
+    locationEligibility { location { locationId } canEarn canNominate reasons }
   }
 }
 """
 
 
-OVERRIDDEN = {e["key"] for e in json.loads(DEMO_DATA.read_text())["engagements"] if e.get("timelines")}
+_DEMO_ENGAGEMENTS = json.loads(DEMO_DATA.read_text())["engagements"]
+# Engagements overriding a window their type sets (cooling off and partner action have one default for all).
+_BY_TYPE = {"consentDays", "submitDays", "reviewDays", "disputeDays"}
+OVERRIDDEN = {e["key"] for e in _DEMO_ENGAGEMENTS if _BY_TYPE & set(e.get("timelines", {}))}
 
 
 async def _all(api, user=CONTOSO_ADMIN, **variables):
@@ -149,11 +152,48 @@ async def test_location_eligibility_covers_only_the_viewers_locations(api):
     assert "LOCATION_NOT_ENROLLED" in rows["4100104"]["reasons"]
     for row in rows.values():
         assert row["canEarn"] is (row["reasons"] == [])
+        assert row["canNominate"] is not (
+            {"LOCATION_NOT_ENROLLED", "LOCATION_NOT_ELIGIBLE"} & set(row["reasons"])
+        )
 
     seller = (await api.graphql(FULL, {"id": first["id"]}, as_user=CONTOSO_SELLER)).data["engagement"]
     assert [row["location"]["locationId"] for row in seller["locationEligibility"]] == [
         CONTOSO_SELLER_LOCATION
     ]
+
+
+async def test_an_invalid_payee_profile_cannot_earn_but_can_nominate(api):
+    # London (enrolled, payee profile invalid) is eligible for the Copilot Readiness Assessment.
+    ids = {e["node"]["key"]: e["node"]["id"] for e in (await _all(api))["edges"]}
+    engagement = (
+        await api.graphql(FULL, {"id": ids["copilot-readiness-assessment"]}, as_user=CONTOSO_ADMIN)
+    ).data["engagement"]
+    rows = {row["location"]["locationId"]: row for row in engagement["locationEligibility"]}
+    assert rows["4100103"] == {
+        "location": {"locationId": "4100103"},
+        "canEarn": False,
+        "canNominate": True,
+        "reasons": ["PAYEE_PROFILE_INVALID"],
+    }
+    assert rows["4100101"]["canEarn"] is rows["4100101"]["canNominate"] is True
+    # Mexico City: not enrolled, not eligible, payee profile invalid as well.
+    assert rows["4100104"]["reasons"] == [
+        "LOCATION_NOT_ENROLLED",
+        "LOCATION_NOT_ELIGIBLE",
+        "PAYEE_PROFILE_INVALID",
+    ]
+    assert rows["4100104"]["canNominate"] is False
+
+
+async def test_cooling_off_and_partner_action_days_are_engagement_data(api):
+    for edge in (await _all(api))["edges"]:
+        node = edge["node"]
+        engagement = (await api.graphql(FULL, {"id": node["id"]}, as_user=CONTOSO_ADMIN)).data["engagement"]
+        given = next(e for e in _DEMO_ENGAGEMENTS if e["key"] == node["key"]).get("timelines", {})
+        timelines = engagement["timelines"]
+        assert timelines["coolingOffDays"] == given.get("coolingOffDays", 30), node["key"]
+        assert timelines["partnerActionDays"] == given.get("partnerActionDays", 14), node["key"]
+    assert any("coolingOffDays" in e.get("timelines", {}) for e in _DEMO_ENGAGEMENTS)
 
 
 async def test_unknown_engagement_is_null(api):

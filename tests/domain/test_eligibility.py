@@ -8,12 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.eligibility import (
+    COOLING_OFF_STATUSES,
     NOT_FOUND,
     ClaimCounts,
     CustomerFacts,
     EngagementRules,
     LocationFacts,
+    cooling_off_until,
     customer_reasons,
+    earning_reasons,
     ineligibility_reasons,
     location_reasons,
 )
@@ -70,7 +73,7 @@ def test_eligible() -> None:
         ),
         (FIXED, LOCATION, T.AZURE_SUBSCRIPTION_ID, CUSTOMER, NO_CLAIMS, [R.ID_TYPE_NOT_ALLOWED]),
         (FIXED, LOCATION, T.MSX_OPPORTUNITY_ID, OPPORTUNITY, NO_CLAIMS, [R.ID_TYPE_NOT_ALLOWED]),
-        (FIXED, LOCATION, T.TPID, NOT_FOUND, NO_CLAIMS, [R.NOT_FOUND]),
+        (FIXED, LOCATION, T.TPID, NOT_FOUND, NO_CLAIMS, [R.IDENTIFIER_NOT_FOUND]),
         (FIXED, LOCATION, T.TPID, replace(CUSTOMER, country="FR"), NO_CLAIMS, [R.CRITERIA_NOT_MET]),
         (FIXED, LOCATION, T.TPID, replace(CUSTOMER, country=None), NO_CLAIMS, [R.CRITERIA_NOT_MET]),
         (FIXED, LOCATION, T.TPID, replace(CUSTOMER, segment="Enterprise"), NO_CLAIMS, [R.CRITERIA_NOT_MET]),
@@ -160,7 +163,7 @@ def test_every_reason_at_once_in_a_stable_order() -> None:
 def test_a_refused_or_unknown_identifier_is_not_judged_further() -> None:
     counts = ClaimCounts(active=5, completed=5)
     assert customer_reasons(FIXED, T.AZURE_SUBSCRIPTION_ID, NOT_FOUND, counts, NOW) == [R.ID_TYPE_NOT_ALLOWED]
-    assert customer_reasons(FIXED, T.TPID, NOT_FOUND, counts, NOW) == [R.NOT_FOUND]
+    assert customer_reasons(FIXED, T.TPID, NOT_FOUND, counts, NOW) == [R.IDENTIFIER_NOT_FOUND]
 
 
 def test_limits_come_from_the_engagement() -> None:
@@ -201,14 +204,25 @@ ORDER = [
     R.LOCATION_NOT_ELIGIBLE,
     R.ENGAGEMENT_CLOSED,
     R.ID_TYPE_NOT_ALLOWED,
-    R.NOT_FOUND,
+    R.IDENTIFIER_NOT_FOUND,
+    R.CURRENCY_NOT_SUPPORTED,
     R.CRITERIA_NOT_MET,
     R.ALREADY_PARTICIPATED,
     R.CLAIM_LIMIT_REACHED,
+    R.ALREADY_CLAIMED_BY_YOU,
+    R.COOLING_OFF,
 ]
+_JUDGED_ON_THE_IDENTIFIER = {
+    R.CURRENCY_NOT_SUPPORTED,
+    R.CRITERIA_NOT_MET,
+    R.ALREADY_PARTICIPATED,
+    R.CLAIM_LIMIT_REACHED,
+    R.ALREADY_CLAIMED_BY_YOU,
+    R.COOLING_OFF,
+}
 HIDDEN_BY = {
-    R.ID_TYPE_NOT_ALLOWED: {R.NOT_FOUND, R.CRITERIA_NOT_MET, R.ALREADY_PARTICIPATED, R.CLAIM_LIMIT_REACHED},
-    R.NOT_FOUND: {R.CRITERIA_NOT_MET, R.ALREADY_PARTICIPATED, R.CLAIM_LIMIT_REACHED},
+    R.ID_TYPE_NOT_ALLOWED: {R.IDENTIFIER_NOT_FOUND} | _JUDGED_ON_THE_IDENTIFIER,
+    R.IDENTIFIER_NOT_FOUND: _JUDGED_ON_THE_IDENTIFIER,
 }
 WORSENINGS: list[tuple[R, Callable[[Case], Case]]] = [
     (R.LOCATION_NOT_ENROLLED, lambda c: replace(c, location=replace(c.location, mci_enrolled=False))),
@@ -218,7 +232,7 @@ WORSENINGS: list[tuple[R, Callable[[Case], Case]]] = [
         lambda c: replace(c, engagement=replace(c.engagement, claims_open_until=NOW - timedelta(days=1))),
     ),
     (R.ID_TYPE_NOT_ALLOWED, lambda c: replace(c, id_type=T.AZURE_SUBSCRIPTION_ID)),
-    (R.NOT_FOUND, lambda c: replace(c, customer=NOT_FOUND)),
+    (R.IDENTIFIER_NOT_FOUND, lambda c: replace(c, customer=NOT_FOUND)),
     (R.CRITERIA_NOT_MET, lambda c: replace(c, engagement=replace(c.engagement, countries=frozenset()))),
     (
         R.ALREADY_PARTICIPATED,
@@ -227,10 +241,31 @@ WORSENINGS: list[tuple[R, Callable[[Case], Case]]] = [
         ),
     ),
     (
+        # Other partners' active claims fill the customer's limit.
         R.CLAIM_LIMIT_REACHED,
-        lambda c: replace(c, counts=replace(c.counts, active=c.engagement.max_active_claims_per_customer)),
+        lambda c: replace(
+            c,
+            counts=replace(
+                c.counts,
+                active=c.engagement.max_active_claims_per_customer + c.counts.active_by_this_partner,
+            ),
+        ),
     ),
+    (
+        R.ALREADY_CLAIMED_BY_YOU,
+        lambda c: replace(c, counts=replace(c.counts, active=c.counts.active + 1, active_by_this_partner=1)),
+    ),
+    (R.COOLING_OFF, lambda c: replace(c, counts=replace(c.counts, cooling_off_from=NOW - timedelta(days=1)))),
 ]
+
+
+@st.composite
+def claim_counts(draw: st.DrawFn) -> ClaimCounts:
+    mine = draw(st.integers(0, 1))  # one active claim per partner at most
+    others = draw(st.integers(0, 4))
+    ended = draw(st.sampled_from([None, NOW - timedelta(days=31), NOW - timedelta(days=30), NOW]))
+    return ClaimCounts(mine + others, draw(st.integers(0, 4)), mine, ended)
+
 
 cases = st.builds(
     Case,
@@ -253,7 +288,7 @@ cases = st.builds(
         country=st.sampled_from([None, "US", "DE", "FR", "BR"]),
         segment=st.sampled_from([None, "SMB", "Corporate", "Enterprise"]),
     ),
-    counts=st.builds(ClaimCounts, st.integers(0, 4), st.integers(0, 4)),
+    counts=claim_counts(),
 )
 
 
@@ -268,3 +303,128 @@ def test_a_reason_causing_fact_never_makes_it_eligible(
     assert after == sorted(set(after), key=ORDER.index)  # no duplicates, stable order
     hidden = set().union(*(HIDDEN_BY.get(r, set()) for r in after))
     assert (set(before) | {caused}) - hidden <= set(after)
+
+
+# --- the partner's own claim, the customer's limit, cooling off ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("counts", "limit", "expected"),
+    [
+        (ClaimCounts(active=1, completed=0, active_by_this_partner=1), 1, [R.ALREADY_CLAIMED_BY_YOU]),
+        (ClaimCounts(active=1, completed=0, active_by_this_partner=0), 1, [R.CLAIM_LIMIT_REACHED]),
+        # Limit 2: the partner's own claim and another partner's; the others alone do not fill it.
+        (ClaimCounts(active=2, completed=0, active_by_this_partner=1), 2, [R.ALREADY_CLAIMED_BY_YOU]),
+        (ClaimCounts(active=2, completed=0, active_by_this_partner=0), 2, [R.CLAIM_LIMIT_REACHED]),
+        (
+            ClaimCounts(active=3, completed=0, active_by_this_partner=1),
+            2,
+            [R.CLAIM_LIMIT_REACHED, R.ALREADY_CLAIMED_BY_YOU],
+        ),
+        (ClaimCounts(active=1, completed=0, active_by_this_partner=0), 2, []),
+    ],
+)
+def test_the_partners_own_claim_is_not_the_customers_limit(
+    counts: ClaimCounts, limit: int, expected: list[R]
+) -> None:
+    engagement = replace(FIXED, max_active_claims_per_customer=limit)
+    assert customer_reasons(engagement, T.TPID, CUSTOMER, counts, NOW) == expected
+
+
+def test_cooling_off_runs_for_the_engagements_days_from_the_end() -> None:
+    ended = NOW - timedelta(days=3)
+    counts = ClaimCounts(active=0, completed=0, cooling_off_from=ended)
+    engagement = replace(FIXED, cooling_off_days=30)
+    until = ended + timedelta(days=30)
+    assert cooling_off_until(engagement, counts, NOW) == until
+    assert customer_reasons(engagement, T.TPID, CUSTOMER, counts, NOW) == [R.COOLING_OFF]
+    assert customer_reasons(engagement, T.TPID, CUSTOMER, counts, until - timedelta(microseconds=1)) == [
+        R.COOLING_OFF
+    ]
+    # From the instant it ends, nominating is open again.
+    assert cooling_off_until(engagement, counts, until) is None
+    assert customer_reasons(engagement, T.TPID, CUSTOMER, counts, until) == []
+    # The days are the engagement's.
+    short = replace(FIXED, cooling_off_days=2)
+    assert customer_reasons(short, T.TPID, CUSTOMER, counts, NOW) == []
+    assert cooling_off_until(engagement, NO_CLAIMS, NOW) is None
+
+
+def test_cooling_off_statuses_are_the_consent_that_never_came() -> None:
+    assert {s.value for s in COOLING_OFF_STATUSES} == {
+        "CUSTOMER_CONSENT_DECLINED",
+        "CUSTOMER_CONSENT_EXPIRED",
+    }
+
+
+# --- the location's earning --------------------------------------------------------------------------------------
+
+
+def test_an_invalid_payee_profile_stops_earning_not_nominating() -> None:
+    invalid = replace(LOCATION, payee_profile_valid=False)
+    assert location_reasons(FIXED, invalid) == []
+    assert ineligibility_reasons(FIXED, invalid, T.TPID, CUSTOMER, NO_CLAIMS, NOW) == []
+    assert earning_reasons(FIXED, invalid) == [R.PAYEE_PROFILE_INVALID]
+    assert earning_reasons(FIXED, LOCATION) == []
+    assert earning_reasons(FIXED, LocationFacts("9", False, False)) == [
+        R.LOCATION_NOT_ENROLLED,
+        R.LOCATION_NOT_ELIGIBLE,
+        R.PAYEE_PROFILE_INVALID,
+    ]
+
+
+# --- currencies ----------------------------------------------------------------------------------------------
+
+RATES = {"JPY": Decimal("0.0067"), "EUR": Decimal("1.08")}
+MIGRATE = replace(VARIABLE, min_deal_size=Decimal("50000"), currency="USD")
+
+
+@pytest.mark.parametrize(
+    ("engagement", "deal", "currency", "expected", "why"),
+    [
+        (MIGRATE, "10000000", "JPY", [], "10 000 000 JPY is 67 000 USD"),
+        (MIGRATE, "7462685", "JPY", [R.CRITERIA_NOT_MET], "7 462 685 JPY is 49 999.9895, 49 999.99 USD"),
+        # Compared once converted and rounded half-up to cents, as kept: 49 999.9962 is 50 000.00 USD.
+        (MIGRATE, "7462686", "JPY", [], "7 462 686 JPY is 50 000.00 USD, the minimum"),
+        (MIGRATE, "50000", "JPY", [R.CRITERIA_NOT_MET], "never compared as if it were USD"),
+        (MIGRATE, "50000", "CHF", [R.CURRENCY_NOT_SUPPORTED], "no rate for the deal's currency"),
+        (
+            replace(MIGRATE, currency="SEK"),
+            "50000",
+            "USD",
+            [R.CURRENCY_NOT_SUPPORTED],
+            "none for the engagement's",
+        ),
+        (replace(MIGRATE, currency="SEK"), "50000", "SEK", [], "the same currency needs no rate"),
+        # 50 000 USD is 46 296.30 EUR: above a 45 000 EUR minimum, below a 50 000 EUR one.
+        (
+            replace(MIGRATE, currency="EUR", min_deal_size=Decimal("45000")),
+            "50000",
+            "USD",
+            [],
+            "USD into EUR",
+        ),
+        (replace(MIGRATE, currency="EUR"), "50000", "USD", [R.CRITERIA_NOT_MET], "USD into EUR, below"),
+    ],
+)
+def test_the_minimum_deal_size_applies_in_the_engagements_currency(
+    engagement: EngagementRules, deal: str, currency: str, expected: list[R], why: str
+) -> None:
+    customer = replace(OPPORTUNITY, deal_size=Decimal(deal), deal_currency=currency)
+    assert (
+        customer_reasons(engagement, T.MSX_OPPORTUNITY_ID, customer, NO_CLAIMS, NOW, rates=RATES) == expected
+    ), why
+
+
+def test_an_unconvertible_deal_is_still_judged_on_the_other_criteria() -> None:
+    lost = replace(OPPORTUNITY, deal_currency="CHF", opportunity_open=False)
+    assert customer_reasons(MIGRATE, T.MSX_OPPORTUNITY_ID, lost, NO_CLAIMS, NOW, rates=RATES) == [
+        R.CURRENCY_NOT_SUPPORTED,
+        R.CRITERIA_NOT_MET,
+    ]
+
+
+def test_without_rates_only_usd_is_known() -> None:
+    yen = replace(OPPORTUNITY, deal_size=Decimal("10000000"), deal_currency="JPY")
+    assert customer_reasons(MIGRATE, T.MSX_OPPORTUNITY_ID, yen, NO_CLAIMS, NOW) == [R.CURRENCY_NOT_SUPPORTED]
+    assert customer_reasons(MIGRATE, T.MSX_OPPORTUNITY_ID, OPPORTUNITY, NO_CLAIMS, NOW) == []

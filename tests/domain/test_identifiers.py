@@ -1,5 +1,6 @@
 import itertools
 import string
+import uuid
 
 import pytest
 from hypothesis import given, settings
@@ -189,11 +190,40 @@ def test_limit_key_counts_a_resolved_domain_as_its_tenant() -> None:
     assert limit_key(parse_identifier(T.TENANT_ID, GUID), None) == limit_key(domain, GUID)
 
 
-def test_limit_key_of_other_types_is_the_value_given() -> None:
-    # No cascading: a TPID or subscription never counts as the tenant behind it.
+SUBSCRIPTION = "7ab2aa36-c32e-5514-8e5c-efc2f4fa33ca"
+
+
+def test_limit_key_counts_a_resolved_subscription_as_the_tenant_that_owns_it() -> None:
+    # Decision (DOMAIN.md, the limit key): domain, subscription and tenant ID of one tenant are one key.
+    subscription = parse_identifier(T.AZURE_SUBSCRIPTION_ID, SUBSCRIPTION)
+    assert limit_key(subscription, GUID) == f"TENANT_ID:{GUID}"
+    assert limit_key(subscription, GUID) == limit_key(parse_identifier(T.DOMAIN_NAME, "contoso.com"), GUID)
+    assert limit_key(subscription, GUID) == limit_key(parse_identifier(T.TENANT_ID, GUID), None)
+    # One the directory does not know counts as itself.
+    assert limit_key(subscription, None) == f"AZURE_SUBSCRIPTION_ID:{SUBSCRIPTION}"
+
+
+def test_limit_key_of_a_tpid_or_an_opportunity_is_the_value_given() -> None:
+    # A TPID (several tenants may share one) and an MSX opportunity count as themselves, whatever tenant is behind.
     tpid = parse_identifier(T.TPID, "42")
     assert limit_key(tpid, GUID) == "TPID:42"
-    subscription = parse_identifier(T.AZURE_SUBSCRIPTION_ID, GUID)
-    assert limit_key(subscription, GUID) == f"AZURE_SUBSCRIPTION_ID:{GUID}"
     msx = parse_identifier(T.MSX_OPPORTUNITY_ID, "7-3fs2xqbwao")
     assert limit_key(msx, None) == "MSX_OPPORTUNITY_ID:7-3FS2XQBWAO"
+    assert limit_key(msx, GUID) == "MSX_OPPORTUNITY_ID:7-3FS2XQBWAO"
+
+
+@given(st.sampled_from(list(T)), st.uuids())
+def test_limit_key_is_a_tenant_exactly_for_the_types_counted_as_one(id_type: T, tenant: uuid.UUID) -> None:
+    values = {
+        T.DOMAIN_NAME: "contoso.com",
+        T.TENANT_ID: str(tenant),
+        T.TPID: "42",
+        T.AZURE_SUBSCRIPTION_ID: SUBSCRIPTION,
+        T.MSX_OPPORTUNITY_ID: "7-3FS2XQBWAO",
+    }
+    identifier = parse_identifier(id_type, values[id_type])
+    key = limit_key(identifier, str(tenant).upper())
+    if id_type in (T.DOMAIN_NAME, T.TENANT_ID, T.AZURE_SUBSCRIPTION_ID):
+        assert key == f"TENANT_ID:{tenant}"
+    else:
+        assert key == f"{id_type.value}:{identifier.value}"

@@ -23,6 +23,7 @@ from app.models import (
     DirectoryTenant,
     Engagement,
     EngagementLocation,
+    ExchangeRate,
     PartnerAccount,
     PartnerLocation,
     PartnerUser,
@@ -45,6 +46,7 @@ REFERENCE_TABLES = [
     Engagement,
     EngagementLocation,
     CountryMarket,
+    ExchangeRate,
     DirectoryTenant,
     DirectoryDomain,
     DirectorySubscription,
@@ -236,7 +238,13 @@ def test_the_demo_file_covers_every_case() -> None:
 
     tenants = [t.item for t in data.tenants]
     opportunities = [o.item for o in data.opportunities]
-    assert 20 <= len(tenants) <= 30 and 8 <= len(opportunities) <= 12
+    assert 20 <= len(tenants) <= 30 and 8 <= len(opportunities) <= 16
+    # Currencies: rates to USD, deals in another currency (one without a rate), an engagement in another one.
+    rated = {r.item.currency for r in data.exchange_rates}
+    assert rated and "USD" not in rated
+    assert {o.currency for o in opportunities} & rated
+    assert {o.currency for o in opportunities} - rated - {"USD"}
+    assert any(e.currency in rated for e in variable)
     assert {o.status for o in opportunities} == set(OpportunityStatus)
     minimum = min(e.min_deal_size for e in variable if e.min_deal_size is not None)
     assert any(o.deal_size < minimum for o in opportunities)
@@ -731,3 +739,138 @@ def test_a_partial_timeline_override_is_judged_with_the_types_defaults() -> None
     )
     assessment["timelines"] = {"submitDays": 80}
     validate_document(document)
+
+
+# --- currencies and exchange rates; cooling-off and partner-action days ---------------------------------------
+
+
+def test_exchange_rates_are_validated_with_their_paths() -> None:
+    document = demo()
+    document["exchangeRates"] = [
+        {"currency": "eur", "usdPerUnit": "1.08"},  # lower-case: normalised, valid
+        {"currency": "EUE", "usdPerUnit": "1"},  # not an ISO 4217 code
+        {"currency": "GBP", "usdPerUnit": "0"},  # not positive
+        {"currency": "CAD", "usdPerUnit": "-0.73"},
+        {"currency": "JPY", "usdPerUnit": "0.00000000001"},  # more than 10 decimal places
+        {"currency": "EUR", "usdPerUnit": "1.09"},  # twice
+        {"currency": "USD", "usdPerUnit": "1"},  # implicit
+        {"currency": "CHF", "usdPerUnit": "one"},
+        {"currency": "SEK"},
+        {"currency": "NOK", "usdPerUnit": "0.09", "source": "ECB"},
+        {"currency": "DK", "usdPerUnit": "0.14"},
+    ]
+    problems = problems_of(document)
+    assert_reported(problems, "exchangeRates[1].currency", "'EUE' is not an ISO 4217 currency code")
+    assert_reported(problems, "exchangeRates[2].usdPerUnit", "greater than 0")
+    assert_reported(problems, "exchangeRates[3].usdPerUnit", "greater than 0")
+    assert_reported(problems, "exchangeRates[4].usdPerUnit", "10 decimal places")
+    assert_reported(
+        problems, "exchangeRates[5].currency", "'EUR' appears twice (first at exchangeRates[0].currency)"
+    )
+    assert_reported(problems, "exchangeRates[6].currency", "USD is worth 1 USD by definition")
+    assert_reported(problems, "exchangeRates[7].usdPerUnit", "valid decimal")
+    assert_reported(problems, "exchangeRates[8].usdPerUnit", "Field required")
+    assert "exchangeRates[9].source: Extra inputs are not permitted" in problems
+    assert_reported(problems, "exchangeRates[10].currency", "ISO 4217")
+    assert not [p for p in problems if p.startswith("exchangeRates[0]")]
+    assert problems_of({"exchangeRates": {"EUR": "1.08"}}) == ["exchangeRates: Input should be a valid list"]
+
+
+def test_currencies_of_engagements_and_opportunities_are_iso_codes() -> None:
+    document = demo()
+    migrate_index = next(
+        i for i, e in enumerate(document["engagements"]) if e["key"] == "azure-migrate-and-modernize"
+    )
+    document["engagements"][migrate_index]["currency"] = "EURO"
+    document["directory"]["opportunities"][0]["currency"] = "XXX"  # "no currency"
+    document["directory"]["opportunities"][1]["currency"] = "usd"  # normalised
+    problems = problems_of(document)
+    assert_reported(
+        problems, f"engagements[{migrate_index}].currency", "'EURO' is not an ISO 4217 currency code"
+    )
+    assert_reported(problems, "directory.opportunities[0].currency", "'XXX' is not an ISO 4217 currency code")
+    assert not [p for p in problems if p.startswith("directory.opportunities[1]")]
+    # A valid code without a rate imports: such deals are judged CURRENCY_NOT_SUPPORTED, not refused here.
+    document = demo()
+    document["directory"]["opportunities"][0]["currency"] = "SEK"
+    assert validate_document(document).opportunities[0].item.currency == "SEK"
+
+
+def test_cooling_off_and_partner_action_days_are_optional_and_at_least_one() -> None:
+    data = validate_document(demo())
+    by_key = {e.item.key: e.item for e in data.engagements}
+    assert (
+        by_key["copilot-readiness-assessment"].timelines.cooling_off_days,
+        by_key["copilot-readiness-assessment"].timelines.partner_action_days,
+    ) == (30, 14)
+    assert (
+        by_key["azure-migrate-emea"].timelines.cooling_off_days,
+        by_key["azure-migrate-emea"].timelines.partner_action_days,
+    ) == (14, 21)
+    document = demo()
+    document["engagements"][0]["timelines"] = {"coolingOffDays": 0, "partnerActionDays": "7"}
+    document["engagements"][1]["timelines"] = {"coolingOffDays": 3651, "partnerActionDays": 1.5}
+    problems = problems_of(document)
+    assert_reported(problems, "engagements[0].timelines.coolingOffDays", "greater than or equal to 1")
+    assert_reported(problems, "engagements[0].timelines.partnerActionDays", "valid integer")
+    assert_reported(problems, "engagements[1].timelines.coolingOffDays", "less than or equal to 3650")
+    assert_reported(problems, "engagements[1].timelines.partnerActionDays", "valid integer")
+
+
+async def test_rates_and_days_are_written_and_updated_in_place(empty_database: Database) -> None:
+    db = empty_database
+    summary = await import_reference_data(db.sessions, demo())
+    assert summary.exchange_rates.created == len(_DEMO["exchangeRates"])
+    rates = {r.currency: r.usd_per_unit for r in await all_of(db, select(ExchangeRate))}
+    assert rates == {
+        "EUR": Decimal("1.08"),
+        "GBP": Decimal("1.27"),
+        "CAD": Decimal("0.73"),
+        "JPY": Decimal("0.0067"),
+    }
+    emea = await one(db, select(Engagement).where(Engagement.key == "azure-migrate-emea"))
+    assert (emea.currency, emea.cooling_off_days, emea.partner_action_days) == ("EUR", 14, 21)
+    assessment = await one(db, select(Engagement).where(Engagement.key == "copilot-readiness-assessment"))
+    assert (assessment.currency, assessment.cooling_off_days, assessment.partner_action_days) == (
+        "USD",
+        30,
+        14,
+    )
+    yen = await one(
+        db, select(DirectoryOpportunity).where(DirectoryOpportunity.msx_opportunity_id == "7-VAN10MJPY")
+    )
+    assert (yen.deal_size, yen.currency) == (Decimal("10000000"), "JPY")
+
+    again = await import_reference_data(db.sessions, demo())
+    assert again.exchange_rates.unchanged == len(_DEMO["exchangeRates"]) and not again.changed
+
+    document = demo()
+    document["exchangeRates"] = [
+        {"currency": "JPY", "usdPerUnit": "0.0070"},
+        {"currency": "SEK", "usdPerUnit": "0.095"},
+    ]
+    engagement(document, "copilot-readiness-assessment")["timelines"] = {"coolingOffDays": 7}
+    summary = await import_reference_data(db.sessions, document)
+    assert (summary.exchange_rates.created, summary.exchange_rates.updated) == (1, 1)
+    rates = {r.currency: r.usd_per_unit for r in await all_of(db, select(ExchangeRate))}
+    # Rates the document does not mention are left alone, as every other row.
+    assert rates == {
+        "EUR": Decimal("1.08"),
+        "GBP": Decimal("1.27"),
+        "CAD": Decimal("0.73"),
+        "JPY": Decimal("0.0070"),
+        "SEK": Decimal("0.095"),
+    }
+    assessment = await one(db, select(Engagement).where(Engagement.key == "copilot-readiness-assessment"))
+    assert (assessment.cooling_off_days, assessment.partner_action_days) == (7, 14)
+
+
+async def test_a_bad_rate_writes_nothing(empty_database: Database) -> None:
+    db = empty_database
+    document = demo()
+    document["exchangeRates"].append({"currency": "SEK", "usdPerUnit": "0"})
+    with pytest.raises(InvalidReferenceData) as raised:
+        await import_reference_data(db.sessions, document)
+    assert any(p.startswith("exchangeRates[4].usdPerUnit") for p in raised.value.problems)
+    assert await all_of(db, select(ExchangeRate)) == []
+    assert (await row_counts(db))["engagement"] == 0
