@@ -90,7 +90,7 @@ def consent_routes(runtime: Runtime) -> list[Route]:
         decision = (form.get("decision") or [""])[0]
         if (
             not sent
-            or not hmac.compare_digest(sent, cookie)
+            or not hmac.compare_digest(sent.encode(), cookie.encode())  # bytes: any text compares
             or decision not in (consent.ACCEPT, consent.DECLINE)
         ):
             return _page(

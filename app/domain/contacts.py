@@ -3,6 +3,8 @@
 import re
 from dataclasses import dataclass
 
+from app.domain.text import CONTROL_MESSAGE, has_control_characters
+
 # Pragmatic, not RFC 5322: one @, no spaces, a dotted domain. The SMTP server is the final judge.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_NAME = 100
@@ -40,6 +42,15 @@ def normalise_contact(contact: Contact) -> Contact:
 def contact_problems(contact: Contact) -> list[ContactProblem]:
     """What is wrong with a (normalised) contact: names and email required, lengths bounded."""
     problems = []
+    fields = {
+        "firstName": contact.first_name,
+        "lastName": contact.last_name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "jobTitle": contact.job_title,
+    }
+    controlled = {field for field, value in fields.items() if value and has_control_characters(value)}
+    problems += [ContactProblem(field, CONTROL_MESSAGE) for field in fields if field in controlled]
     for field, value in (("firstName", contact.first_name), ("lastName", contact.last_name)):
         if not value:
             problems.append(ContactProblem(field, "A name is required."))
@@ -53,4 +64,5 @@ def contact_problems(contact: Contact) -> list[ContactProblem]:
         problems.append(ContactProblem("phone", f"At most {MAX_PHONE} characters."))
     if contact.job_title is not None and len(contact.job_title) > MAX_JOB_TITLE:
         problems.append(ContactProblem("jobTitle", f"At most {MAX_JOB_TITLE} characters."))
-    return problems
+    # One problem per field: control characters first, they make the rest moot.
+    return [p for p in problems if p.field not in controlled or p.message == CONTROL_MESSAGE]

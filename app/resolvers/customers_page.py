@@ -10,12 +10,10 @@ from app.resolvers.claims import Claim
 from app.resolvers.context import Info
 from app.resolvers.customers import Customer
 from app.resolvers.enums import IneligibilityReason, expose
-from app.resolvers.errors import bad_user_input
+from app.resolvers.errors import check_search
 from app.resolvers.relay import PageInfo, encode_cursor, page_request
 from app.services import consent, records
 from app.services import customers_page as service
-
-MAX_SEARCH = 200
 
 CustomersTab = expose(
     service.CustomersTab,
@@ -115,8 +113,7 @@ async def resolve_customers(
     viewer = context.require_viewer()
     settings = context.runtime.settings
     request = page_request(settings, first, after, last, before)
-    if search is not None and len(search) > MAX_SEARCH:
-        raise bad_user_input(f"`search` may hold at most {MAX_SEARCH} characters.", "search")
+    check_search(search, "search")
     async with context.runtime.sessions() as session:
         asks = [field.selections for field in info.selected_fields]
         # The total costs judging every known customer: only when the client asks for it (service docstring).

@@ -10,6 +10,7 @@ import strawberry
 from app import models
 from app.resolvers.context import Info
 from app.resolvers.enums import CustomerIdType, EngagementType, IneligibilityReason, Market, PayType
+from app.resolvers.errors import check_search
 from app.resolvers.partners import PartnerLocation
 from app.resolvers.relay import (
     After,
@@ -302,6 +303,8 @@ async def resolve_engagements(
     settings = context.runtime.settings
     request = page_request(settings, first, after, last, before)
     given = filter or EngagementFilter()
+    check_search(given.search, "filter.search")
+    check_search(given.solution_area, "filter.solutionArea")
     service_filter = catalogue.EngagementFilter(
         pay_type=given.pay_type,
         engagement_types=tuple(given.engagement_types or ()),

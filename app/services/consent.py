@@ -44,7 +44,7 @@ from app.services.claims import (
 from app.services.contacts import contact_input_problems, contact_record
 from app.services.directory import DatabaseDirectory
 from app.services.partner_domains import remember
-from app.services.problems import ErrorCode, Problem, Problems
+from app.services.problems import ErrorCode, Problem, Problems, control_problems
 from app.services.recipient import REASON_FIELD, check_recipient
 from app.services.records import may_see_claim
 from app.services.viewer import Principal
@@ -79,6 +79,7 @@ def _link_line(url: str) -> str:
     return f"{url}\n"
 
 
+_MAX_TOKEN = 200  # an id of 10 digits, a dot and a 43-character signature, with room to spare
 _TOKEN_CHARACTERS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_.")
 
 
@@ -113,8 +114,10 @@ def _link_problem(code: ErrorCode, message: str) -> Problems:
 async def open_request(session: AsyncSession, settings: Settings, token: str, now: datetime) -> OpenRequest:
     """The request a token answers, or Problems: forged or unknown, already answered, expired, no longer open."""
     request_id, _, signature = token.partition(".")
-    # ASCII digits only ("¹" is a digit to str.isdigit, not to int), and no number past the 32-bit keys.
-    known = request_id.isascii() and request_id.isdigit() and int(request_id) < 2**31
+    # A link's characters only (a non-ASCII signature cannot be compared); ASCII digits only ("¹" is a digit to
+    # str.isdigit, not to int), few enough for int() to read, and no number past the 32-bit keys.
+    well_formed = len(token) <= _MAX_TOKEN and set(token) <= _TOKEN_CHARACTERS
+    known = well_formed and request_id.isdigit() and len(request_id) <= 10 and int(request_id) < 2**31
     request = await session.get(ConsentRequest, int(request_id)) if known else None
     if request is None or not hmac.compare_digest(
         signature, _signature(settings, request.id or 0, request.nonce)
@@ -240,6 +243,7 @@ async def send_consent(
                 {"customerContact": command.customer_contact, "partnerContact": command.partner_contact}
             )
             given_reason = command.tenant_mismatch_reason
+            problems += control_problems(REASON_FIELD, given_reason, multiline=True)
             if given_reason is not None and len(given_reason) > nomination.MAX_MISMATCH_REASON:
                 problems.append(
                     Problem(

@@ -51,6 +51,7 @@ from app.domain.payout import (
     payout_for,
     validate_hours,
 )
+from app.domain.text import has_control_characters
 from app.models import (
     Claim,
     CountryMarket,
@@ -73,6 +74,7 @@ from app.services.problems import (
     Problem,
     Problems,
     code_for,
+    control_problems,
     cooling_off_message,
 )
 from app.services.recipient import RECIPIENT_FIELD, check_recipient, recipient_is_partner_problem
@@ -369,9 +371,9 @@ class Nomination:
 
 
 def _basic_problems(command: Nominate) -> list[Problem]:
-    problems = []
+    problems = control_problems(("input", "friendlyName"), command.friendly_name)
     name = command.friendly_name.strip()
-    if not name or len(name) > nomination.MAX_FRIENDLY_NAME:
+    if not problems and not 1 <= len(name) <= nomination.MAX_FRIENDLY_NAME:
         problems.append(
             Problem(
                 ErrorCode.INVALID_INPUT,
@@ -383,6 +385,7 @@ def _basic_problems(command: Nominate) -> list[Problem]:
         {"customerContact": command.customer_contact, "partnerContact": command.partner_contact}
     )
     key = command.idempotency_key
+    problems += control_problems(("input", "idempotencyKey"), key)
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         problems.append(
             Problem(
@@ -392,6 +395,7 @@ def _basic_problems(command: Nominate) -> list[Problem]:
             )
         )
     reason = command.tenant_mismatch_reason
+    problems += control_problems(("input", "tenantMismatchReason"), reason, multiline=True)
     if reason is not None and len(reason) > nomination.MAX_MISMATCH_REASON:
         problems.append(
             Problem(
@@ -471,8 +475,9 @@ async def _lock_limits(session: AsyncSession, engagement_ids: Sequence[int], key
 
 async def _replay(session: AsyncSession, viewer: Principal, command: Nominate) -> Nomination | None:
     """The first result for this idempotency key, or None; Problems when the key came with another input."""
-    if command.idempotency_key is None:
-        return None
+    key = command.idempotency_key
+    if key is None or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or has_control_characters(key):
+        return None  # no key, or one that could never have been stored (_basic_problems reports it)
     stored = (
         await session.execute(
             _IDEMPOTENCY_KEY,

@@ -5,6 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from app.domain.enums import IneligibilityReason
+from app.domain.text import CONTROL_MESSAGE, has_control_characters
 
 
 class ErrorCode(StrEnum):
@@ -109,3 +110,11 @@ class Problems(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("; ".join(p.message for p in problems))
         self.problems = problems
+
+
+def control_problems(field: Path, value: str | None, *, multiline: bool = False) -> list[Problem]:
+    """INVALID_INPUT on `field` when the text holds control characters (`multiline`: line breaks and tabs are
+    text); none otherwise."""
+    if value is None or not has_control_characters(value, multiline=multiline):
+        return []
+    return [Problem(ErrorCode.INVALID_INPUT, field, CONTROL_MESSAGE)]

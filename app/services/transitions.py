@@ -12,7 +12,7 @@ from app.domain import lifecycle
 from app.domain.enums import ActorKind, ClaimAction
 from app.models import Claim, Engagement
 from app.services.claims import CONCURRENT_CHANGE, Actor, ClaimChanged, apply_action, transition_problem
-from app.services.problems import ErrorCode, Problem, Problems
+from app.services.problems import ErrorCode, Problem, Problems, control_problems
 from app.services.records import may_see_claim
 from app.services.viewer import Principal, Reviewer
 
@@ -38,6 +38,8 @@ def _actor(who: Principal | Reviewer) -> Actor:
 async def act(
     sessions: async_sessionmaker[AsyncSession], who: Principal | Reviewer, command: Act, now: datetime
 ) -> Claim | list[Problem]:
+    if problems := control_problems(("input", "comment"), command.comment, multiline=True):
+        return problems
     comment = (command.comment or "").strip() or None
     if command.action in COMMENT_REQUIRED and comment is None:
         return [

@@ -1,0 +1,167 @@
+"""Bad input gets a clear, coded answer and changes nothing, on SQLite and PostgreSQL (issue 14, point 6): odd
+consent links and CSRF fields, control characters (a NUL byte reaches PostgreSQL as an error), and searches too
+long to run."""
+
+import re
+
+import pytest
+from sqlalchemy import text
+
+from tests.api.claim_flow import SEND, ids, new_claim
+from tests.demo import CONTOSO_ADMIN
+
+RESPOND = """mutation($token: String!) {
+  respondToConsent(input: {token: $token, decision: ACCEPT}) { accepted userErrors { code field } } }"""
+ADD = """mutation($input: AddCustomerInput!) { addCustomer(input: $input) {
+  claims { id } userErrors { code field } } }"""
+
+ODD_TOKENS = [
+    "1.é",  # a non-ASCII signature
+    "1." + "\u00e9" * 40,
+    "9" * 5000 + ".abc",  # an id past what int() parses by default
+    "1.\x00",
+    "\x00",
+    "\uff11.abc",  # a full-width digit one
+    "",
+]
+
+
+@pytest.mark.parametrize("token", ODD_TOKENS)
+async def test_odd_consent_links_are_invalid_links(api, token):
+    answer = await api.graphql(RESPOND, {"token": token})
+    assert answer.status == 200
+    assert answer.data["respondToConsent"]["userErrors"] == [
+        {"code": "CONSENT_LINK_INVALID", "field": ["input", "token"]}
+    ]
+    if token and "\x00" not in token and "/" not in token:
+        page = await api.http.get(f"/consent/{token}")
+        assert page.status_code == 404, page.text[:300]
+        assert "cannot be used" in page.text
+
+
+async def _sent_token(api, smtp) -> tuple[str, str]:
+    claim_id, recipient = await new_claim(api)
+    sent = (await api.graphql(SEND, {"id": claim_id}, as_user=CONTOSO_ADMIN)).data["sendConsent"]
+    assert sent["userErrors"] == []
+    [message] = await smtp.wait_for(recipient)
+    return claim_id, re.search(
+        r"/consent/(\S+)", message.get_body(preferencelist=("plain",)).get_content()
+    ).group(1)
+
+
+@pytest.mark.parametrize("csrf", ["é", "\u2603" * 30, "abc\x00"])
+async def test_an_odd_csrf_field_on_the_consent_page_is_refused_and_changes_nothing(clean_api, smtp, csrf):
+    api = clean_api
+    claim_id, token = await _sent_token(api, smtp)
+    page = await api.http.get(f"/consent/{token}")
+    assert page.status_code == 200
+    answered = await api.http.post(
+        f"/consent/{token}",
+        content=f"csrf={csrf}&decision=ACCEPT".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answered.status_code == 403, answered.text[:300]
+    status = await api.graphql(
+        "query($id: ID!) { claim(id: $id) { status } }", {"id": claim_id}, as_user=CONTOSO_ADMIN
+    )
+    assert status.data["claim"]["status"] == "AWAITING_CUSTOMER_CONSENT_RESPONSE"
+
+
+def _input(locations, engagements, **changes):
+    value = {
+        "friendlyName": "Pilot",
+        "locationId": locations["4100101"],
+        "customerIdType": "DOMAIN_NAME",
+        "customerIdValue": "northwindtraders.example",
+        "engagementIds": [engagements["copilot-readiness-assessment"]],
+        "customerContact": {
+            "firstName": "Nancy",
+            "lastName": "Davolio",
+            "email": "nancy@northwindtraders.example",
+        },
+        "partnerContact": {"firstName": "Megan", "lastName": "Bowen", "email": CONTOSO_ADMIN},
+    }
+    for key, new in changes.items():
+        if "." in key:
+            outer, inner = key.split(".")
+            value[outer] = {**value[outer], inner: new}
+        else:
+            value[key] = new
+    return value
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"friendlyName": "Pilot\x00"}, ["input", "friendlyName"]),
+        ({"friendlyName": "Pi\x07lot"}, ["input", "friendlyName"]),
+        ({"idempotencyKey": "key\x00"}, ["input", "idempotencyKey"]),
+        ({"tenantMismatchReason": "because\x00"}, ["input", "tenantMismatchReason"]),
+        ({"customerContact.firstName": "Nan\x00cy"}, ["input", "customerContact", "firstName"]),
+        (
+            {"customerContact.email": "nancy\x00@northwindtraders.example"},
+            ["input", "customerContact", "email"],
+        ),
+        ({"customerContact.phone": "+1 555\x00"}, ["input", "customerContact", "phone"]),
+        ({"partnerContact.jobTitle": "Lead\x1b[31m"}, ["input", "partnerContact", "jobTitle"]),
+    ],
+)
+async def test_control_characters_are_invalid_input_and_nothing_is_written(clean_api, change, field):
+    api = clean_api
+    locations, engagements = await ids(api)
+    payload = (
+        await api.graphql(ADD, {"input": _input(locations, engagements, **change)}, as_user=CONTOSO_ADMIN)
+    ).data["addCustomer"]
+    assert {"code": "INVALID_INPUT", "field": field} in payload["userErrors"], payload["userErrors"]
+    assert payload["claims"] == []
+    async with api.database.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM claim"))).scalar_one() == 0
+
+
+async def test_a_comment_with_a_nul_byte_is_invalid_input(clean_api):
+    api = clean_api
+    claim_id, _ = await new_claim(api)
+    cancel = await api.graphql(
+        "mutation($input: DisputeClaimInput!) { disputeClaim(input: $input) { userErrors { code field } } }",
+        {"input": {"claimId": claim_id, "comment": "no\x00"}},
+        as_user=CONTOSO_ADMIN,
+    )
+    assert cancel.data["disputeClaim"]["userErrors"] == [
+        {"code": "INVALID_INPUT", "field": ["input", "comment"]}
+    ]
+
+
+async def test_newlines_and_tabs_stay_allowed_in_free_text(clean_api):
+    api = clean_api
+    locations, engagements = await ids(api)
+    given = _input(
+        locations,
+        engagements,
+        tenantMismatchReason="Line one\nLine two\tindented",
+        **{"customerContact.email": "nancy@elsewhere.example"},
+    )
+    payload = (await api.graphql(ADD, {"input": given}, as_user=CONTOSO_ADMIN)).data["addCustomer"]
+    assert payload["userErrors"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ engagements(filter: {search: "a\\u0000"}) { totalCount } }',
+        '{ engagements(filter: {solutionArea: "AI\\u0000"}) { totalCount } }',
+        '{ engagements(filter: {search: "' + "a" * 50_000 + '"}) { totalCount } }',
+    ],
+)
+async def test_an_odd_or_huge_engagement_search_is_bad_user_input(api, query):
+    response = await api.graphql(query, as_user=CONTOSO_ADMIN)
+    assert response.error_codes == ["BAD_USER_INPUT"], response.body
+
+
+async def test_a_customers_page_search_with_a_nul_byte_is_bad_user_input(api):
+    _, engagements = await ids(api)
+    response = await api.graphql(
+        'query($id: ID!) { engagement(id: $id) { customers(tab: ELIGIBLE, search: "x\\u0000") { totalCount } } }',
+        {"id": engagements["copilot-readiness-assessment"]},
+        as_user=CONTOSO_ADMIN,
+    )
+    assert response.error_codes == ["BAD_USER_INPUT"], response.body
