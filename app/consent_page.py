@@ -37,8 +37,22 @@ cursor:pointer}}
 </style></head><body><main>{body}</main></body></html>"""
 
 
+# The page's URL carries the link's token: it must not leak through a Referer, a cache or a frame, and the page
+# runs no script and loads nothing (its style is inline, its form posts to itself).
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status)
+    return HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status, headers=HEADERS)
 
 
 def _problem_page(error: Problems) -> HTMLResponse:
@@ -78,7 +92,7 @@ def consent_routes(runtime: Runtime) -> list[Route]:
             csrf,
             httponly=True,
             samesite="strict",
-            path="/consent",
+            path=request.url.path,  # this link's own: two open consent tabs keep a cookie each
             secure=runtime.settings.public_url.startswith("https://"),
         )
         return response

@@ -39,8 +39,8 @@ async def test_odd_consent_links_are_invalid_links(api, token):
         assert "cannot be used" in page.text
 
 
-async def _sent_token(api, smtp) -> tuple[str, str]:
-    claim_id, recipient = await new_claim(api)
+async def _sent_token(api, smtp, domain: str = "northwind.example") -> tuple[str, str]:
+    claim_id, recipient = await new_claim(api, domain=domain)
     sent = (await api.graphql(SEND, {"id": claim_id}, as_user=CONTOSO_ADMIN)).data["sendConsent"]
     assert sent["userErrors"] == []
     [message] = await smtp.wait_for(recipient)
@@ -165,3 +165,28 @@ async def test_a_customers_page_search_with_a_nul_byte_is_bad_user_input(api):
         as_user=CONTOSO_ADMIN,
     )
     assert response.error_codes == ["BAD_USER_INPUT"], response.body
+
+
+async def test_the_consent_page_keeps_its_link_to_itself(clean_api, smtp):
+    """The URL carries the token: no Referer, no cache, no frame, no script; and each link has its own CSRF
+    cookie, so two consent pages open at once both answer (issue 14, point 11)."""
+    api = clean_api
+    first_claim, first = await _sent_token(api, smtp)
+    second_claim, second = await _sent_token(api, smtp, domain="adatum.example")
+    pages = {token: await api.http.get(f"/consent/{token}") for token in (first, second)}
+    for page in [*pages.values(), await api.http.get("/consent/1.nothing")]:
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+    # Both tabs were opened before either answers: the first's cookie was not overwritten by the second's.
+    for token, claim_id in ((first, first_claim), (second, second_claim)):
+        csrf = re.search(r'name="csrf" value="([^"]+)"', pages[token].text).group(1)
+        answered = await api.http.post(f"/consent/{token}", data={"decision": "ACCEPT", "csrf": csrf})
+        assert answered.status_code == 200, answered.text[:300]
+        assert answered.headers["cache-control"] == "no-store"
+        status = await api.graphql(
+            "query($id: ID!) { claim(id: $id) { status } }", {"id": claim_id}, as_user=CONTOSO_ADMIN
+        )
+        assert status.data["claim"]["status"] == "CUSTOMER_CONSENT_RECEIVED"
