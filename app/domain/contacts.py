@@ -9,6 +9,10 @@ from app.domain.text import CONTROL_MESSAGE, has_control_characters
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_NAME = 100
 MAX_EMAIL = 254
+# Who did something to a claim, as its history keeps it: a customer's full name (two names and a space), a
+# partner user's name (200 in the reference data) or a reviewer's from its token, cut to this.
+MAX_ACTOR_NAME = 254
+assert MAX_ACTOR_NAME >= 2 * MAX_NAME + 1
 MAX_PHONE = 40
 MAX_JOB_TITLE = 100
 

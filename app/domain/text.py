@@ -27,3 +27,8 @@ def search_problem(search: str | None) -> str | None:
     if has_control_characters(search):
         return CONTROL_MESSAGE
     return None
+
+
+def without_control_characters(value: str) -> str:
+    """`value` with every control character removed: for names others gave us (a token's), to keep, not refuse."""
+    return _CONTROL.sub("", value)

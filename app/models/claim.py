@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Integer, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from app.domain.contacts import MAX_ACTOR_NAME, MAX_EMAIL
 from app.domain.lifecycle import TERMINAL
 from app.models.types import UTCDateTime
 
@@ -154,8 +155,8 @@ class ClaimEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=40)
     to_status: str = Field(max_length=40)
     actor_kind: str = Field(max_length=20)
-    actor_id: str | None = Field(default=None, max_length=254)
-    actor_name: str | None = Field(default=None, max_length=200)
+    actor_id: str | None = Field(default=None, max_length=MAX_EMAIL)
+    actor_name: str | None = Field(default=None, max_length=MAX_ACTOR_NAME)
     comment: str | None = None
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 

@@ -10,6 +10,8 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from app.auth import REVIEWER, AuthenticationError, bearer_token
+from app.domain.contacts import MAX_ACTOR_NAME, MAX_EMAIL
+from app.domain.text import has_control_characters, without_control_characters
 from app.resolvers.errors import forbidden, unauthenticated
 from app.resolvers.loaders import Loaders
 from app.runtime import Runtime
@@ -76,11 +78,17 @@ class Context:
         except AuthenticationError as error:
             self.auth_error = f"Authentication failed: {error}."
             return
+        email = str(claims["sub"])
+        if len(email) > MAX_EMAIL or has_control_characters(email):
+            self.auth_error = "Authentication failed: the token's subject is not an email address."
+            return
         if claims.get("kind") == REVIEWER:
-            self.reviewer = Reviewer(email=str(claims["sub"]), name=str(claims.get("name") or claims["sub"]))
+            # The name is the token's to say, the history's to keep: cut to what it keeps.
+            name = without_control_characters(str(claims.get("name") or "")).strip() or email
+            self.reviewer = Reviewer(email=email, name=name[:MAX_ACTOR_NAME])
             return
         async with self.runtime.sessions() as session:
-            found = await load_principal(session, str(claims["sub"]))
+            found = await load_principal(session, email)
         if isinstance(found, NoIncentivesRole):
             self.auth_code = "FORBIDDEN"
             self.auth_error = (

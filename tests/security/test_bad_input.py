@@ -3,11 +3,13 @@ consent links and CSRF fields, control characters (a NUL byte reaches PostgreSQL
 long to run."""
 
 import re
+import uuid
 
 import pytest
 from sqlalchemy import text
 
-from tests.api.claim_flow import SEND, ids, new_claim
+from app.auth import REVIEWER, mint_token
+from tests.api.claim_flow import SEND, act, ids, new_claim
 from tests.demo import CONTOSO_ADMIN
 
 RESPOND = """mutation($token: String!) {
@@ -190,3 +192,55 @@ async def test_the_consent_page_keeps_its_link_to_itself(clean_api, smtp):
             "query($id: ID!) { claim(id: $id) { status } }", {"id": claim_id}, as_user=CONTOSO_ADMIN
         )
         assert status.data["claim"]["status"] == "CUSTOMER_CONSENT_RECEIVED"
+
+
+async def test_the_longest_names_the_api_accepts_are_storable(clean_api, smtp):
+    """Issue 14, point 5: a customer whose names are 100 characters each consents (its full name is the actor of
+    the answer), and a reviewer token with a 300-character name acts; on PostgreSQL too."""
+    api = clean_api
+    locations, engagements = await ids(api)
+    given = _input(
+        locations,
+        engagements,
+        **{"customerContact.firstName": "N" * 100, "customerContact.lastName": "D" * 100},
+        **{"customerContact.email": (recipient := f"n.{uuid.uuid4().hex[:8]}@northwindtraders.example")},
+    )
+    added = (await api.graphql(ADD, {"input": given}, as_user=CONTOSO_ADMIN)).data["addCustomer"]
+    assert added["userErrors"] == []
+    [claim] = added["claims"]
+    assert (await api.graphql(SEND, {"id": claim["id"]}, as_user=CONTOSO_ADMIN)).data["sendConsent"][
+        "userErrors"
+    ] == []
+    [message] = await smtp.wait_for(recipient)
+    token = re.search(r"/consent/(\S+)", message.get_body(preferencelist=("plain",)).get_content()).group(1)
+    page = await api.http.get(f"/consent/{token}")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    answered = await api.http.post(f"/consent/{token}", data={"decision": "ACCEPT", "csrf": csrf})
+    assert answered.status_code == 200, answered.text[:300]
+
+    submitted = await act(api, "submitClaim", claim["id"])
+    assert submitted["userErrors"] == []
+    long_name = "Rita " + "R" * 295
+    reviewer = mint_token(api.settings, "rita@microsoft.example", REVIEWER, long_name)
+    started = await act(api, "startClaimReview", claim["id"], token=reviewer)
+    assert started["userErrors"] == [] and started["claim"]["status"] == "UNDER_REVIEW"
+    history = await api.graphql(
+        "query($id: ID!) { claim(id: $id) { history(first: 10) { edges { node { actor { name } } } } } }",
+        {"id": claim["id"]},
+        as_user=CONTOSO_ADMIN,
+    )
+    names = [e["node"]["actor"]["name"] for e in history.data["claim"]["history"]["edges"]]
+    assert "N" * 100 + " " + "D" * 100 in names
+    async with api.database.engine.connect() as conn:  # partners see "Microsoft reviewer"; the log keeps it
+        kept = (
+            await conn.execute(text("SELECT actor_name FROM claim_event WHERE actor_kind = 'REVIEWER'"))
+        ).all()
+    assert [row.actor_name for row in kept] == [long_name[:254]]
+
+
+@pytest.mark.parametrize("email", ["r" * 250 + "@microsoft.example", "rita\x00@microsoft.example"])
+async def test_a_token_whose_subject_cannot_be_an_email_is_refused(api, email):
+    for kind in (REVIEWER, "partner"):
+        token = mint_token(api.settings, email, kind, "Rita")
+        response = await api.graphql("{ claimsForReview { totalCount } }", token=token)
+        assert (response.status, response.error_codes) == (401, ["UNAUTHENTICATED"])
