@@ -39,7 +39,7 @@ from app.auth import mint_token
 from app.cli import DEMO_DATA
 from app.clock import Clock
 from app.config import Settings
-from app.main import create_app
+from app.main import create_app, uvicorn_options
 from app.runtime import Runtime
 from app.services.importer import import_reference_data, load_document
 
@@ -264,7 +264,9 @@ async def api(backend: str, smtp: SmtpSink) -> AsyncIterator[Api]:
     )
     app = create_app(settings, Clock())
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **uvicorn_options(settings)
+        )
     )
     thread = threading.Thread(target=server.run, name=f"uvicorn-{backend}", daemon=True)
     thread.start()
