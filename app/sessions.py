@@ -106,10 +106,7 @@ class LiveSession:
         a moment before the timer fires)."""
         if self.ended is not None:
             return self.ended
-        if time.time() >= self.expires_at:
-            self.end(TOKEN_EXPIRED)
-            return TOKEN_EXPIRED
-        return None
+        return TOKEN_EXPIRED if time.time() >= self.expires_at else None
 
     def end(self, why: SessionEnd) -> None:
         """End the session: its subscriptions stop at once, the transport tells the client and closes."""

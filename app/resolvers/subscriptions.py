@@ -124,6 +124,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         session = self.context.session
         if session is not None and (why := session.refusal()) is not None:
             await self.end_session(why)  # the operation does not run
+            session.end(why)
             return
         await super().handle_subscribe(message)
 
@@ -198,6 +199,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             with contextlib.suppress(Exception):
                 await self.send_message({"type": "error", "id": message["id"], "payload": _error(why)})
             await self.end_session(why)
+            session.end(why)
             return
         await super().handle_start(message)
 

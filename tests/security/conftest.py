@@ -32,6 +32,7 @@ class Server:
     http: httpx.AsyncClient
     runtime: Runtime
     thread: threading.Thread
+    app: Any = None  # the Starlette app, for tests that look inside
 
     @property
     def settings(self) -> Settings:
@@ -103,7 +104,7 @@ async def serve(
     base_url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            yield Server(base_url, http, app.state.runtime, thread)
+            yield Server(base_url, http, app.state.runtime, thread, app)
     finally:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 10)
