@@ -231,7 +231,10 @@ class LiveSessions:
 
     async def recheck(self) -> None:
         """After an import (the counter moved), read again the principal of every partner session opened before
-        it, and end those whose principal is not the same any more."""
+        it, and end those whose principal is not the same any more. Without partner sessions, no read at all (a
+        session opened meanwhile carries the older count, so the next round checks it)."""
+        if not any(isinstance(s.who, Principal) for held in self._by_user.values() for s in held):
+            return
         version = await self._read_version()
         stale = [
             s

@@ -113,7 +113,7 @@ async def empty_database(database: Database) -> Database:
 
 
 # Names of the server's background tasks (app/runtime.py, app/mail.py, app/events/).
-BACKGROUND_TASKS = {"deadline-sweeper", "mci-mail-sender", "event-hub", "pg-listener"}
+BACKGROUND_TASKS = {"deadline-sweeper", "mci-mail-sender", "event-hub", "pg-listener", "session-watch"}
 
 
 @dataclass
