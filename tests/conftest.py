@@ -261,6 +261,10 @@ async def api(backend: str, smtp: SmtpSink) -> AsyncIterator[Api]:
         mail_retry_base_seconds=0.2,
         mail_retry_max_seconds=0.5,
         sweep_interval_seconds=3600,  # reads apply passed deadlines; the periodic sweep would only add noise
+        # Tests open many sockets at once for one demo user (test_isolation: every ID slot, every role); the
+        # per-user caps are tested on servers of their own (tests/security/test_sessions.py).
+        max_connections_per_user=10_000,
+        max_subscriptions_per_user=10_000,
     )
     app = create_app(settings, Clock())
     server = uvicorn.Server(
