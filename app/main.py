@@ -89,9 +89,8 @@ class WebSocketMessageCap:
             return message
 
         async def guarded_send(message: Any) -> None:
-            if (
-                not closed
-            ):  # after our close, the app's late messages (a `complete`, its own close) are dropped
+            # After our close, the app's late messages (a `complete`, its own close) are dropped.
+            if not closed:
                 await send(message)
 
         await self.app(scope, capped_receive, guarded_send)

@@ -93,6 +93,7 @@ class LiveSession:
         self.version = version  # the import count known when its principal was read (None: unknown)
         self.closer = closer
         self.ended: SessionEnd | None = None
+        self.closed = False  # the connection ended by itself: nothing more to end
         self.done = asyncio.Event()  # set when the session ends, for transports that wait on it
         self.subscriptions = 0
         self._subscribers: set[Subscriber] = set()
@@ -110,7 +111,7 @@ class LiveSession:
 
     def end(self, why: SessionEnd) -> None:
         """End the session: its subscriptions stop at once, the transport tells the client and closes."""
-        if self.ended is not None:
+        if self.ended is not None or self.closed:
             return
         self.ended = why
         self._timer.cancel()
@@ -129,7 +130,8 @@ class LiveSession:
 
     def close(self) -> None:
         """The connection ended by itself (the client left, the server shuts down)."""
-        if self.ended is None:
+        if self.ended is None and not self.closed:
+            self.closed = True
             self._timer.cancel()
             self.registry._release(self)
             self.done.set()
