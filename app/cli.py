@@ -23,6 +23,7 @@ def main() -> None:
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from app.main import uvicorn_options
     from app.observability import setup_logging
 
     settings = get_settings()
@@ -43,9 +44,7 @@ def serve(host: str, port: int, workers: int) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=30,  # in-flight requests get this long after SIGTERM, not forever
-        # Messages are small JSON documents: compressing each costs CPU per delivery and ~40 KiB of zlib state per
-        # open WebSocket (bench (6): 111 -> 71 KiB per subscription) for little saved on the wire.
-        ws_per_message_deflate=False,
+        **uvicorn_options(settings),  # WebSocket messages: capped like request bodies, uncompressed
     )
 
 

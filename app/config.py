@@ -108,6 +108,33 @@ class Settings(BaseSettings):
         default=False,
         description="OpenTelemetry spans for GraphQL operations (needs the `otel` extra and a tracer provider)",
     )
+    # Live sessions (WebSocket, Server-Sent Events) and database timeouts (SECURITY.md, "Sessions", "Limits")
+    max_connections_per_user: int = Field(
+        default=10,
+        ge=1,
+        description="Open WebSocket connections and SSE streams one user may hold, per process",
+    )
+    max_subscriptions_per_user: int = Field(
+        default=50,
+        ge=1,
+        description="Open subscriptions one user may hold over all its connections, per process",
+    )
+    session_recheck_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How often open sessions look for an import that changed their user's roles",
+    )
+    ws_init_timeout_seconds: float = Field(
+        default=60, gt=0, description="A WebSocket sending no connection_init this long is closed (4408)"
+    )
+    db_statement_timeout_seconds: float = Field(
+        default=10, gt=0, description="PostgreSQL statement_timeout; how long SQLite waits for a lock"
+    )
+    db_command_timeout_seconds: float = Field(
+        default=12,
+        gt=0,
+        description="The driver gives up on a command or connection the database does not answer",
+    )
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> "Settings":

@@ -4,9 +4,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -22,11 +23,33 @@ def _ensure_sqlite_directory(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str, *, hide_parameters: bool = False) -> AsyncEngine:
-    """`hide_parameters`: keep SQL parameters (emails, names) out of error messages and logs (production)."""
+class StatementTimeout(TimeoutError):
+    """PostgreSQL cancelled a statement that ran past `statement_timeout` (SQLSTATE 57014): the database did not
+    answer in time, which requests report as UNAVAILABLE, like any other database that cannot serve them now."""
+
+
+QUERY_CANCELED = "57014"
+SQLITE_DEFAULT_BUSY_SECONDS = 30.0  # for the command-line tools (imports may wait for a busy server)
+
+
+def create_engine(
+    url: str,
+    *,
+    hide_parameters: bool = False,
+    statement_timeout: float | None = None,
+    command_timeout: float | None = None,
+) -> AsyncEngine:
+    """`hide_parameters`: keep SQL parameters (emails, names) out of error messages and logs (production).
+
+    The timeouts bound every statement (the server's settings pass them; the command-line tools, whose imports may
+    run long, do not): `statement_timeout` is PostgreSQL's own (the server cancels a statement running longer) and,
+    with SQLite, how long a connection waits for another's lock; `command_timeout` is the driver's (asyncpg gives up
+    on a command, or a new connection, that the server has not answered), so a database that accepts connections
+    but stops answering cannot hold a request, or the pool, for ever."""
     if url.startswith("sqlite"):
         _ensure_sqlite_directory(url)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=hide_parameters)
+        busy = statement_timeout if statement_timeout is not None else SQLITE_DEFAULT_BUSY_SECONDS
+        engine = create_async_engine(url, connect_args={"timeout": busy}, hide_parameters=hide_parameters)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -34,7 +57,7 @@ def create_engine(url: str, *, hide_parameters: bool = False) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -44,9 +67,37 @@ def create_engine(url: str, *, hide_parameters: bool = False) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
         return engine
-    return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=hide_parameters
+    connect_args: dict[str, Any] = {}
+    if statement_timeout is not None:
+        connect_args["server_settings"] = {"statement_timeout": str(max(1, int(statement_timeout * 1000)))}
+    if command_timeout is not None:
+        connect_args["command_timeout"] = command_timeout
+        connect_args["timeout"] = command_timeout  # connecting: the startup handshake unanswered
+    engine = create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        hide_parameters=hide_parameters,
+        connect_args=connect_args,
     )
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _statement_timeout(context: ExceptionContext) -> BaseException | None:
+        original = context.original_exception
+        if any(getattr(e, "sqlstate", None) == QUERY_CANCELED for e in _chain(original)):
+            return StatementTimeout(str(original))
+        return None
+
+    return engine
+
+
+def _chain(error: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while error is not None and error not in seen and len(seen) < 8:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    return seen
 
 
 def session_factory(

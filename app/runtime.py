@@ -53,7 +53,12 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
-        engine = db.create_engine(settings.database_url, hide_parameters=settings.env == "production")
+        engine = db.create_engine(
+            settings.database_url,
+            hide_parameters=settings.env == "production",
+            statement_timeout=settings.db_statement_timeout_seconds,
+            command_timeout=settings.db_command_timeout_seconds,
+        )
         # A commit that appended claim events wakes this process's hub (the closure sees `runtime` once made).
         sessions = db.session_factory(
             engine, after_events_commit=lambda latest: runtime._events_committed(latest)

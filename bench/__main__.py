@@ -48,6 +48,9 @@ class Server:
             "MCI_THROTTLE_BUCKET_SIZE": "1000000000",
             "MCI_THROTTLE_RESTORE_RATE": "1000000000",
             "MCI_MAX_QUERY_COST": "1000000000",
+            # Scenario (6) holds 1,000 subscriptions of one user: above the per-user caps, which it does not measure.
+            "MCI_MAX_CONNECTIONS_PER_USER": "100000",
+            "MCI_MAX_SUBSCRIPTIONS_PER_USER": "100000",
             "PYTHONPATH": str(ROOT),
         }
         self.process = subprocess.Popen(

@@ -40,7 +40,7 @@ from app.cli import DEMO_DATA
 from app.clock import Clock
 from app.config import Settings
 from app.domain.identifiers import email_domain
-from app.main import create_app
+from app.main import create_app, uvicorn_options
 from app.runtime import Runtime
 from app.services.importer import import_reference_data, load_document
 
@@ -114,7 +114,7 @@ async def empty_database(database: Database) -> Database:
 
 
 # Names of the server's background tasks (app/runtime.py, app/mail.py, app/events/).
-BACKGROUND_TASKS = {"deadline-sweeper", "mci-mail-sender", "event-hub", "pg-listener"}
+BACKGROUND_TASKS = {"deadline-sweeper", "mci-mail-sender", "event-hub", "pg-listener", "session-watch"}
 
 
 @dataclass
@@ -262,10 +262,16 @@ async def api(backend: str, smtp: SmtpSink) -> AsyncIterator[Api]:
         mail_retry_base_seconds=0.2,
         mail_retry_max_seconds=0.5,
         sweep_interval_seconds=3600,  # reads apply passed deadlines; the periodic sweep would only add noise
+        # Tests open many sockets at once for one demo user (test_isolation: every ID slot, every role); the
+        # per-user caps are tested on servers of their own (tests/security/test_sessions.py).
+        max_connections_per_user=10_000,
+        max_subscriptions_per_user=10_000,
     )
     app = create_app(settings, Clock())
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **uvicorn_options(settings)
+        )
     )
     thread = threading.Thread(target=server.run, name=f"uvicorn-{backend}", daemon=True)
     thread.start()

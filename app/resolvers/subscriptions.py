@@ -7,7 +7,14 @@ event (`EventHub.shared`), and each sends the same payload bytes in a frame of i
 handlers below tell the resolver its frame and raw operation (`LIVE_TARGET`); without them (Server-Sent Events, a
 schema called directly) each result is executed per subscriber as usual. Per-result extension work (the cost
 figures in `extensions`, error masking by the MaskErrors hook) is not repeated per delivery: the shared result is
-masked once with the same rule (`clean_errors`) and carries no `extensions`."""
+masked once with the same rule (`clean_errors`) and carries no `extensions`.
+
+Both WebSocket protocols bind the connection to its token (app/sessions.py): `connection_init` authenticates and
+opens the session (refused past the per-user connection cap), an operation sent once the session ended is refused
+and the socket closed (4403 with the reason: "token expired", "roles changed", ...), and when the session ends by
+itself (at the token's `exp`, after an import changed the user's roles) its subscriptions stop at once and the
+socket is closed the same way. The legacy graphql-ws protocol gets the newer one's rules at `connection_init`: the
+same initialisation timeout (4408) and a second `connection_init` closes the socket (4429)."""
 
 import asyncio
 import contextlib
@@ -34,7 +41,15 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage as LegacyConnectionInitMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.utils.await_maybe import await_maybe
 
 from app.events.hub import GoingAway, SlowConsumer
@@ -45,9 +60,29 @@ from app.resolvers.extensions import clean_errors
 from app.resolvers.loaders import Loaders
 from app.resolvers.relay import decode_cursor, encode_cursor, pk_of
 from app.services.viewer import Principal, Reviewer
+from app.sessions import CLOSE_FORBIDDEN, SessionEnd, TooMany
 
 REPLAY_BATCH = 200
 GOING_AWAY = 1001  # WebSocket close code: the server goes away; reconnect elsewhere, resume with `after`
+INIT_TIMEOUT = 4408  # both protocols: no connection_init in time
+TOO_MANY_INITIALISATIONS = 4429
+
+
+class ConnectionRefused(Exception):
+    """`connection_init` refused with a close code of its own (not graphql-transport-ws's 4403 "Forbidden"): too
+    many connections of this user (4429), the database not answering (1013, try again later)."""
+
+    def __init__(self, close_code: int, reason: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.close_code, self.reason, self.code, self.message = close_code, reason, code, message
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return {"message": self.message, "extensions": {"code": self.code}}
+
+
+def _error(why: SessionEnd) -> dict[str, Any]:
+    return {"message": why.message, "extensions": {"code": why.code}}
 
 
 @dataclass(frozen=True)
@@ -67,6 +102,39 @@ LIVE_TARGET: ContextVar[LiveTarget | None] = ContextVar("mci_live_target", defau
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws; each operation runs in a task of its own, which sees its own `LIVE_TARGET`."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context.session_closer = self.end_session
+        self._ending = False
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            if self.context.session is not None:
+                self.context.session.close()
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except ConnectionRefused as refused:
+            await self.websocket.close(code=refused.close_code, reason=refused.reason)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        session = self.context.session
+        if session is not None and (why := session.refusal()) is not None:
+            await self.end_session(why)  # the operation does not run
+            session.end(why)
+            return
+        await super().handle_subscribe(message)
+
+    async def end_session(self, why: SessionEnd) -> None:
+        """The session ended (token expired, roles changed): close with 4403 and the reason."""
+        if not self._ending:
+            self._ending = True
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=CLOSE_FORBIDDEN, reason=why.reason)
+
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         LIVE_TARGET.set(
             LiveTarget(
@@ -80,7 +148,68 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    """graphql-ws (subscriptions-transport-ws)."""
+    """graphql-ws (subscriptions-transport-ws), with graphql-transport-ws's rules at `connection_init`: closed
+    (4408) when none comes within the view's `connection_init_wait_timeout`, closed (4429) at a second one (so one
+    connection never starts a second keep-alive task). A session that ended is told with `connection_error`, then
+    the socket is closed (4403); an operation sent after it ended gets an `error` first."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context.session_closer = self.end_session
+        self._init_received = False
+        self._init_timeout: asyncio.Task[None] | None = None
+        self._ending = False
+
+    async def handle(self) -> None:
+        self._init_timeout = asyncio.create_task(self._close_without_init())
+        try:
+            await super().handle()
+        finally:
+            self._init_timeout.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._init_timeout
+            if self.context.session is not None:
+                self.context.session.close()
+
+    async def _close_without_init(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self._init_received:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=INIT_TIMEOUT, reason="Connection initialisation timeout")
+
+    async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
+        if self._init_received:
+            await self.websocket.close(
+                code=TOO_MANY_INITIALISATIONS, reason="Too many initialisation requests"
+            )
+            return
+        self._init_received = True
+        if self._init_timeout is not None:
+            self._init_timeout.cancel()
+        try:
+            await super().handle_connection_init(message)
+        except ConnectionRefused as refused:
+            with contextlib.suppress(Exception):
+                await self.send_message({"type": "connection_error", "payload": refused.payload})
+            await self.websocket.close(code=refused.close_code, reason=refused.reason)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        session = self.context.session
+        if session is not None and (why := session.refusal()) is not None:
+            with contextlib.suppress(Exception):
+                await self.send_message({"type": "error", "id": message["id"], "payload": _error(why)})
+            await self.end_session(why)
+            session.end(why)
+            return
+        await super().handle_start(message)
+
+    async def end_session(self, why: SessionEnd) -> None:
+        """The session ended: `connection_error` with the reason, then close (4403)."""
+        if not self._ending:
+            self._ending = True
+            with contextlib.suppress(Exception):
+                await self.send_message({"type": "connection_error", "payload": _error(why)})
+                await self.websocket.close(code=CLOSE_FORBIDDEN, reason=why.reason)
 
     async def handle_async_results(
         self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
@@ -226,11 +355,17 @@ async def claim_status_changed(
     # The connection's loaders (eight DataLoaders, ~100 objects the garbage collector walks, per subscription) are
     # not used by live events: build them only if the connection asks for one.
     context.loaders = _LazyLoaders(runtime.sessions)  # type: ignore[assignment]
+    live = context.session  # WebSocket, SSE: bound to the token; its end stops this subscription
     subscriber = runtime.hub.subscribe(accepts, runtime.settings.subscription_buffer)
     if shared is not None:
         runtime.hub.shared.join(shared.group)
     last = subscriber.start_after if cursor is None else cursor
     try:
+        if live is not None:
+            try:
+                live.subscribed(subscriber)  # the per-user cap
+            except TooMany as refused:
+                raise GraphQLError(refused.message, extensions={"code": refused.code}) from None
         # Replay what committed before we subscribed; the hub queues everything after `start_after`.
         while cursor is not None and last < subscriber.start_after:
             async with runtime.sessions() as session:
@@ -246,6 +381,9 @@ async def claim_status_changed(
             if not batch:
                 break
             for logged in batch:
+                if live is not None and live.ended is not None:
+                    await _session_over(info, live.ended)
+                    return
                 last = logged.id
                 if not accepts(logged):
                     continue
@@ -265,7 +403,13 @@ async def claim_status_changed(
                     extensions={"code": "SLOW_CONSUMER", "resumeAfter": encode_cursor(last)},
                 ) from None
             except GoingAway:
-                await _going_away(info, last)
+                if live is not None and live.ended is not None:
+                    await _session_over(info, live.ended)
+                else:
+                    await _going_away(info, last)
+                return
+            if live is not None and live.ended is not None:
+                await _session_over(info, live.ended)
                 return
             if logged.id <= last:
                 continue
@@ -276,6 +420,8 @@ async def claim_status_changed(
                 return
     finally:
         runtime.hub.unsubscribe(subscriber)
+        if live is not None:
+            live.unsubscribed(subscriber)
         if shared is not None:
             runtime.hub.shared.leave(shared.group)
 
@@ -303,6 +449,14 @@ async def _going_away(info: Info, last: int) -> None:
         await socket.close(code=GOING_AWAY, reason="server shutting down")
     # Ending now would make Strawberry send `complete` on the closed socket; its connection handler sees the close
     # and cancels this operation instead.
+    await asyncio.sleep(10)
+
+
+async def _session_over(info: Info, why: SessionEnd) -> None:
+    """The session ended (token expired, roles changed): no further event. Its WebSocket is being closed by the
+    protocol handler (which then cancels this operation); a Server-Sent Events stream ends with the error."""
+    if not isinstance(info.context.request, WebSocket):
+        raise GraphQLError(why.message, extensions={"code": why.code})
     await asyncio.sleep(10)
 
 

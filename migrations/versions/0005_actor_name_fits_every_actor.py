@@ -18,8 +18,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# SQLite alters a column by copying the table: the copy must keep AUTOINCREMENT, or event ids (the cursors clients
+# resume from) could be used twice.
+_KEEP = {"sqlite_autoincrement": True}
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("claim_event", schema=None) as batch_op:
+    with op.batch_alter_table("claim_event", schema=None, table_kwargs=_KEEP) as batch_op:
         batch_op.alter_column(
             "actor_name",
             existing_type=sqlmodel.sql.sqltypes.AutoString(length=200),
@@ -29,7 +34,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("claim_event", schema=None) as batch_op:
+    with op.batch_alter_table("claim_event", schema=None, table_kwargs=_KEEP) as batch_op:
         batch_op.alter_column(
             "actor_name",
             existing_type=sqlmodel.sql.sqltypes.AutoString(length=254),

@@ -157,3 +157,21 @@ async def test_the_latest_revision_downgrades_and_upgrades_to_the_models_schema(
             assert await conn.run_sync(_differences) == []
     finally:
         await engine.dispose()
+
+
+async def test_event_ids_are_never_reused_after_every_migration_on_sqlite():
+    """A migration that copies claim_event (SQLite alters a column that way) must keep AUTOINCREMENT: without it a
+    deleted event's id comes back, and a cursor (or the deadline watch's mark) points at two events."""
+    url = await _empty_url("sqlite", "ops_autoincrement")
+    await asyncio.to_thread(db.upgrade_sync, url, "head")
+    await asyncio.to_thread(command.downgrade, db._alembic_config(url), FIRST)
+    await asyncio.to_thread(db.upgrade_sync, url, "head")
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            created = (
+                await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'claim_event'"))
+            ).scalar_one()
+        assert "AUTOINCREMENT" in created
+    finally:
+        await engine.dispose()

@@ -15,7 +15,7 @@ from app.auth import mint_token
 from app.cli import DEMO_DATA
 from app.clock import Clock
 from app.config import Settings
-from app.main import create_app
+from app.main import create_app, uvicorn_options
 from app.runtime import Runtime
 from app.services.importer import import_reference_data, load_document
 from tests.conftest import Database, GraphQLResponse, SmtpSink, _free_port, _open_database
@@ -32,6 +32,7 @@ class Server:
     http: httpx.AsyncClient
     runtime: Runtime
     thread: threading.Thread
+    app: Any = None  # the Starlette app, for tests that look inside
 
     @property
     def settings(self) -> Settings:
@@ -68,8 +69,15 @@ async def call(
 
 
 @contextlib.asynccontextmanager
-async def serve(database_url: str, smtp: SmtpSink | None = None, **overrides: Any) -> AsyncIterator[Server]:
-    """A server over `database_url` with these settings on top of the test defaults, for the `async with`."""
+async def serve(
+    database_url: str,
+    smtp: SmtpSink | None = None,
+    *,
+    uvicorn_config: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Server]:
+    """A server over `database_url` with these settings on top of the test defaults, for the `async with`; uvicorn
+    configured as `mci serve` configures it, with `uvicorn_config` on top."""
     port = _free_port()
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -84,8 +92,9 @@ async def serve(database_url: str, smtp: SmtpSink | None = None, **overrides: An
         values |= {"sandbox": False, **PRODUCTION_SECRETS}
     settings = Settings(**(values | overrides))
     app = create_app(settings, Clock())
+    options = uvicorn_options(settings) | (uvicorn_config or {})
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     )
     thread = threading.Thread(target=server.run, name=f"uvicorn-security-{port}", daemon=True)
     thread.start()
@@ -95,7 +104,7 @@ async def serve(database_url: str, smtp: SmtpSink | None = None, **overrides: An
     base_url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            yield Server(base_url, http, app.state.runtime, thread)
+            yield Server(base_url, http, app.state.runtime, thread, app)
     finally:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 10)

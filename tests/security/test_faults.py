@@ -3,6 +3,12 @@
 - PostgreSQL becomes unreachable mid-run: a TCP proxy written here stands between the server and PostgreSQL and is
   cut, then comes back. Meanwhile every request gets a clean top-level UNAVAILABLE error (503 when it fails before
   the GraphQL layer), never a 500 or a driver message; afterwards the service answers again by itself.
+- PostgreSQL stalls: the proxy keeps accepting connections but stops forwarding (a database reachable but not
+  answering). Every request (a partner's, whose authentication reads the database; a reviewer's, whose execution
+  does; a mutation; Server-Sent Events; WebSocket connection_init) ends within a generous bound (3x the execution
+  timeout) with TIMEOUT or UNAVAILABLE, never hangs; the service recovers when the database answers again.
+- A lock held past the statement timeout (PostgreSQL: `statement_timeout`; SQLite: the busy timeout): the mutation
+  waiting for it ends with UNAVAILABLE, changes nothing, and succeeds once the lock is released.
 - A server process is killed (SIGKILL) in the middle of a mutation: on PostgreSQL while its transaction holds a
   written customer and claim and waits for the event-log lock; on both backends while many nominations are in
   flight. No partial claim is left: claims and their CREATE events match one to one, every customer has a claim.
@@ -10,8 +16,10 @@
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -78,7 +86,9 @@ def test_connection_faults_are_unavailable_and_nothing_else_is():
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to PostgreSQL; `cut()` closes the port and drops every connection."""
+    """Forwards 127.0.0.1:<port> to PostgreSQL; `cut()` closes the port and drops every connection; `stall()` keeps
+    every connection (and accepts new ones) but forwards nothing until `resume()`, like a database that is reachable
+    but does not answer."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -86,13 +96,22 @@ class TcpProxy:
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
         self.connections = 0
+        self.flowing = asyncio.Event()
+        self.flowing.set()
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
 
+    def stall(self) -> None:
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
+
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(Exception):
             while data := await reader.read(65536):
+                await self.flowing.wait()  # stalled: what arrives waits here, and nothing answers
                 writer.write(data)
                 await writer.drain()
         writer.close()
@@ -128,21 +147,31 @@ def _codes(body: dict) -> list[str]:
     return [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []]
 
 
-@pytest.fixture
-async def proxied(backend, smtp) -> AsyncIterator[tuple[TcpProxy, object, Database]]:
+@contextlib.asynccontextmanager
+async def behind_proxy(
+    backend, smtp, purpose: str, **settings
+) -> AsyncIterator[tuple[TcpProxy, object, Database]]:
+    """A server with these settings whose PostgreSQL is reached through a `TcpProxy`."""
     if backend != "postgres":
         pytest.skip("PostgreSQL only: SQLite is a file, with no connection to lose")
-    database = await seeded_database(backend, "faults")
+    database = await seeded_database(backend, purpose)
     target = make_url(POSTGRES_URL)
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
     await proxy.start()
     url = make_url(database.url).set(port=proxy.port).render_as_string(hide_password=False)
     try:
-        async with serve(url, smtp) as server:
+        async with serve(url, smtp, **settings) as server:
             yield proxy, server, database
     finally:
+        proxy.resume()
         await proxy.close()
         await database.engine.dispose()
+
+
+@pytest.fixture
+async def proxied(backend, smtp) -> AsyncIterator[tuple[TcpProxy, object, Database]]:
+    async with behind_proxy(backend, smtp, "faults") as proxied:
+        yield proxied
 
 
 async def test_postgres_unreachable_mid_run_gives_unavailable_then_recovers(proxied, record_property):
@@ -204,6 +233,139 @@ async def test_postgres_unreachable_mid_run_gives_unavailable_then_recovers(prox
         "postgres-back",
         f"answering again {time.monotonic() - started:.2f}s after it returned",
     )
+
+
+# ------------------------------------------------------------------------------ PostgreSQL stops answering
+
+TIMEOUT = (
+    2.0  # the execution timeout of the stalled server; the driver gives up on an unanswered command sooner
+)
+STALL_SETTINGS = {
+    "execution_timeout_seconds": TIMEOUT,
+    "db_command_timeout_seconds": 1.0,
+    "db_statement_timeout_seconds": 1.0,
+}
+BOUND = 3 * TIMEOUT  # the generous upper bound on "it ends at all"
+ADVANCE = "mutation { advanceTestClock(input: {days: 1}) { userErrors { code } } }"
+
+
+@pytest.fixture
+async def stalling(backend, smtp) -> AsyncIterator[tuple[TcpProxy, object, Database]]:
+    async with behind_proxy(backend, smtp, "stall", **STALL_SETTINGS) as proxied:
+        yield proxied
+
+
+async def _timed_post(server, path: str, body: dict, token: str) -> tuple[float, int, dict]:
+    started = time.monotonic()
+    response = await asyncio.wait_for(
+        server.http.post(path, json=body, headers={"Authorization": f"Bearer {token}"}), 60
+    )
+    return time.monotonic() - started, response.status_code, response.json()
+
+
+async def test_a_stalled_postgres_ends_every_request_in_time_with_timeout_or_unavailable(
+    stalling, record_property
+):
+    proxy, server, _database = stalling
+    partner = server.token(CONTOSO_ADMIN)
+    reviewer = mint_token(server.settings, "rita.reviewer@microsoft.example", REVIEWER, "Rita")
+    assert (await server.graphql(VIEWER, token=partner)).data == {
+        "viewer": {"user": {"email": CONTOSO_ADMIN}}
+    }
+    assert (await server.graphql("{ claimsForReview { totalCount } }", token=reviewer)).error_codes == []
+
+    proxy.stall()
+    outcomes = []
+    calls = [
+        ("partner viewer", "/graphql", VIEWER, partner),  # authentication reads the database
+        ("reviewer claimsForReview", "/graphql", "{ claimsForReview { totalCount } }", reviewer),  # execution
+        ("partner mutation", "/graphql", ADVANCE, partner),
+        ("partner viewer again", "/graphql", VIEWER, partner),  # the pool's connections are all stalled now
+        ("SSE subscription", "/graphql/stream", "subscription { claimStatusChanged { id } }", partner),
+    ]
+    for label, path, query, token in calls:
+        elapsed, status, body = await _timed_post(server, path, {"query": query}, token)
+        assert elapsed < BOUND, (label, elapsed, body)
+        assert status in (200, 503), (label, status, body)
+        assert _codes(body) and set(_codes(body)) <= {"TIMEOUT", "UNAVAILABLE"}, (label, body)
+        for leak in ("5432", str(proxy.port), "asyncpg", "Errno"):
+            assert leak not in json.dumps(body), (label, body)
+        outcomes.append(f"{label} -> {status} {','.join(_codes(body))} in {elapsed:.1f}s")
+    # WebSocket: connection_init cannot be checked; the socket is closed (1013: try again later) in time.
+    started = time.monotonic()
+    socket = await open_socket(server.base_url, partner)
+    try:
+        with contextlib.suppress(ConnectionClosed):
+            await asyncio.wait_for(socket.recv(), BOUND)
+        await asyncio.wait_for(socket.wait_closed(), BOUND)
+    finally:
+        await socket.close()
+    elapsed = time.monotonic() - started
+    assert elapsed < BOUND and socket.close_code == 1013, (elapsed, socket.close_code, socket.close_reason)
+    outcomes.append(f"WebSocket connection_init -> closed {socket.close_code} in {elapsed:.1f}s")
+    report(record_property, "postgres-stall", "; ".join(outcomes))
+
+    started = time.monotonic()
+    proxy.resume()
+    for _ in range(200):
+        recovered = await server.graphql(VIEWER, token=partner)
+        if recovered.status == 200 and not recovered.body.get("errors"):
+            break
+        await asyncio.sleep(0.1)
+    assert recovered.data == {"viewer": {"user": {"email": CONTOSO_ADMIN}}}, recovered.body
+    report(record_property, "postgres-stall-over", f"answering again {time.monotonic() - started:.2f}s after")
+
+
+@pytest.fixture
+async def lockable(backend, smtp) -> AsyncIterator[tuple[object, Database]]:
+    database = await seeded_database(backend, "locks")
+    try:
+        async with serve(
+            database.url, smtp, **STALL_SETTINGS | {"db_statement_timeout_seconds": 0.5}
+        ) as server:
+            yield server, database
+    finally:
+        await database.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def lock_held(database: Database) -> AsyncIterator[None]:
+    """PostgreSQL: the sandbox clock's table locked (every operation reads it first); SQLite: the write lock."""
+    if database.backend == "postgres":
+        async with database.engine.connect() as conn:
+            await conn.execute(text("LOCK TABLE sandbox_clock IN ACCESS EXCLUSIVE MODE"))
+            yield
+            await conn.rollback()
+    else:
+        path = make_url(database.url).database
+        held = sqlite3.connect(path, isolation_level=None)
+        try:
+            held.execute("BEGIN IMMEDIATE")
+            yield
+            held.execute("ROLLBACK")
+        finally:
+            held.close()
+
+
+async def test_a_lock_held_past_the_statement_timeout_ends_the_request_with_unavailable(
+    lockable, record_property
+):
+    server, database = lockable
+    admin = server.token(CONTOSO_ADMIN)
+    async with lock_held(database):
+        elapsed, status, body = await _timed_post(server, "/graphql", {"query": ADVANCE}, admin)
+    assert elapsed < BOUND, (elapsed, body)
+    assert status in (200, 503) and set(_codes(body)) <= {"TIMEOUT", "UNAVAILABLE"} and _codes(body), body
+    async with database.engine.connect() as conn:
+        offset = (await conn.execute(text("SELECT offset_seconds FROM sandbox_clock"))).scalar_one()
+    assert offset == 0  # nothing changed
+    report(
+        record_property,
+        f"lock-past-statement-timeout-{database.backend}",
+        f"advanceTestClock -> {status} {','.join(_codes(body))} in {elapsed:.1f}s",
+    )
+    again = await server.graphql(ADVANCE, token=admin)
+    assert again.data == {"advanceTestClock": {"userErrors": []}}, again.body
 
 
 # -------------------------------------------------------------------------------------- killed mid-mutation
