@@ -71,10 +71,12 @@ def document_too_large(limit: int) -> GraphQLError:
 def refuse_before_parsing(execution: Any, error: GraphQLError) -> None:
     """Called from an `on_parse` hook before the parse: answer `error` without parsing (or keeping) the text.
     Strawberry parses unless a document is set, and skips validation and execution when errors are: so both are
-    set, the document an empty stand-in naming the requested operation (Strawberry looks its type up by name)."""
+    set, the document an empty stand-in naming the requested operation (Strawberry looks its type up by name) of a
+    type the transport allows (Server-Sent Events: subscriptions only)."""
     name = execution.operation_name if isinstance(execution.operation_name, str) else None
+    allowed = list(execution.allowed_operations or (OperationType.QUERY,))
     operation = OperationDefinitionNode(
-        operation=OperationType.QUERY,
+        operation=OperationType.QUERY if OperationType.QUERY in allowed else allowed[0],
         name=NameNode(value=name) if name else None,
         variable_definitions=(),
         directives=(),

@@ -206,7 +206,8 @@ class _Remembered:
     def __contains__(self, key: object) -> bool:
         return key in self._entries
 
-    def keys(self) -> list[str]:
+    def texts(self) -> list[str]:
+        """The document texts remembered, least recently used first."""
         return list(self._entries)
 
     def recall(self, key: str) -> Any:
@@ -232,7 +233,8 @@ class _Remembered:
 
 
 def parsed_bytes(query: str, document: DocumentNode) -> int:
-    """What a parsed document keeps alive, estimated: its text, `TOKEN_BYTES` per token of the chain its nodes'
+    """What a parsed document keeps alive, estimated: its text twice (the tokens' values copy parts of it: a long
+    string literal is kept in the text and in its token), `TOKEN_BYTES` per token of the chain its nodes'
     locations hold (comments included), `DOCUMENT_BYTES`."""
     token = document.loc.start_token if document.loc is not None else None
     if token is None:
@@ -242,7 +244,7 @@ def parsed_bytes(query: str, document: DocumentNode) -> int:
         while token is not None:
             tokens += 1
             token = token.next
-    return text_bytes(query) + tokens * TOKEN_BYTES + DOCUMENT_BYTES
+    return 2 * text_bytes(query) + tokens * TOKEN_BYTES + DOCUMENT_BYTES
 
 
 class TokenLimit(MaxTokensLimiter):
@@ -485,7 +487,7 @@ class Throttle:
     def __len__(self) -> int:
         return len(self._principals) + len(self._addresses)
 
-    def keys(self) -> list[str]:
+    def bucket_keys(self) -> list[str]:
         return [*self._principals, *self._addresses]
 
     def _bucket(self, key: str) -> _Bucket:

@@ -15,7 +15,7 @@ from app.auth import mint_token
 from app.cli import DEMO_DATA
 from app.clock import Clock
 from app.config import Settings
-from app.main import create_app
+from app.main import GraphQLApp, create_app
 from app.runtime import Runtime
 from app.services.importer import import_reference_data, load_document
 from tests.conftest import Database, GraphQLResponse, SmtpSink, _free_port, _open_database
@@ -32,6 +32,11 @@ class Server:
     http: httpx.AsyncClient
     runtime: Runtime
     thread: threading.Thread
+    app: Any = None  # the Starlette app: `graphql_app(server.app)` reaches its stores
+
+    @property
+    def graphql_app(self) -> GraphQLApp:
+        return graphql_app(self.app)
 
     @property
     def settings(self) -> Settings:
@@ -42,6 +47,14 @@ class Server:
 
     async def graphql(self, query: str | None, variables: dict[str, Any] | None = None, **kwargs: Any):
         return await call(self, query, variables, **kwargs)
+
+
+def graphql_app(app: Any) -> GraphQLApp:
+    """The GraphQL endpoint of a Starlette app made by `create_app` (its persisted queries, its schema)."""
+    for route in app.routes:
+        if isinstance(getattr(route, "endpoint", None), GraphQLApp):
+            return route.endpoint
+    raise LookupError("no GraphQL endpoint")
 
 
 async def call(
@@ -95,7 +108,7 @@ async def serve(database_url: str, smtp: SmtpSink | None = None, **overrides: An
     base_url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            yield Server(base_url, http, app.state.runtime, thread)
+            yield Server(base_url, http, app.state.runtime, thread, app)
     finally:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 10)
