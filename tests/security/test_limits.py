@@ -77,6 +77,74 @@ def test_nested_lists_multiply_and_fragments_count_like_fields():
     assert cost(mutation) == MUTATION_COST + 1 + 1 + LIST_ESTIMATE
 
 
+# The issue's case: 1 + 100 engagement edges x (edge + node + customers + 100 x (edge + customer + claim)).
+PAGES = """engagements(first: $a) { edges { node {
+    customers(tab: ELIGIBLE, first: $b) { edges { node { id } claim { id } } } } } }"""
+INLINE_30301 = "{ " + PAGES.replace("$a", "100").replace("$b", "100") + " }"
+
+
+def test_cost_counts_variables_at_their_coerced_values():
+    """Variables as graphql-core coerces them for execution: defaults included, `100.0` an Int of 100, lists of
+    variables, a single ID for a list of one; the same values inline cost the same."""
+    assert cost(INLINE_30301) == 30_301
+    assert cost("query($a: Int = 100, $b: Int = 100) { " + PAGES + " }") == 30_301
+    assert cost("query($a: Int! = 100, $b: Int) { " + PAGES + " }", {"b": 100}) == 30_301
+    assert cost("query($a: Int, $b: Int) { " + PAGES + " }", {"a": 100.0, "b": 100.0}) == 30_301
+    assert cost("query($a: Int = 1, $b: Int = 1) { " + PAGES + " }", {"a": 100, "b": 100}) == 30_301
+    # A variable given no value and no default: the default page size, as the resolver will page.
+    size = LIMITS.default_page_size
+    assert cost("query($a: Int, $b: Int) { " + PAGES + " }") == 1 + size * (3 + size * 3)
+    # Through fragments too.
+    spread = "query($a: Int = 100, $b: Int = 100) { ...Pages } fragment Pages on Query { " + PAGES + " }"
+    assert cost(spread) == 30_301
+
+    ids = [f"id{n}" for n in range(150)]
+    assert cost("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}) == 150
+    default = "query($ids: [ID!]! = [" + ", ".join(f'"{i}"' for i in ids) + "]) { nodes(ids: $ids) { id } }"
+    assert cost(default) == 150
+    assert cost('query($a: ID!, $b: ID!) { nodes(ids: [$a, $b, "c"]) { id } }', {"a": "x", "b": "y"}) == 3
+    assert cost("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": "one"}) == 1  # coerced to [one]
+
+
+async def test_costs_given_through_variables_are_refused_like_inline_ones(api):
+    token = api.token(CONTOSO_ADMIN)
+    inline = await api.graphql(INLINE_30301, token=token)
+    assert inline.error_codes == ["MAX_COST_EXCEEDED"]
+    assert inline.body["errors"][0]["extensions"]["cost"] == 30_301
+    for query, variables in [
+        ("query($a: Int = 100, $b: Int = 100) { " + PAGES + " }", {}),
+        ("query($a: Int, $b: Int) { " + PAGES + " }", {"a": 100.0, "b": 100.0}),
+        ("query($a: Int = 5, $b: Int!) { " + PAGES + " }", {"a": 100, "b": 100}),
+    ]:
+        with api.statements() as statements:
+            refused = await api.graphql(query, variables, token=token)
+        assert refused.error_codes == ["MAX_COST_EXCEEDED"] and refused.body["data"] is None, variables
+        assert refused.body["errors"][0]["extensions"]["cost"] == 30_301
+        assert untouched(statements), statements
+    # `nodes` counts its IDs, however they are given.
+    ids = ["x"] * 60
+    counted = await api.graphql(
+        "query($ids: [ID!]! = [" + ", ".join('"x"' for _ in ids) + "]) { nodes(ids: $ids) { id } }",
+        token=token,
+    )
+    assert counted.body["extensions"]["cost"]["requestedQueryCost"] == 60
+    by_variable = await api.graphql(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}, token=token
+    )
+    assert by_variable.body["extensions"]["cost"]["requestedQueryCost"] == 60
+    # A float literal for an Int is the document's mistake; a variable that cannot be coerced is refused with a
+    # code before anything runs.
+    literal = await api.graphql("{ engagements(first: 100.0) { totalCount } }", token=token)
+    assert literal.error_codes == ["GRAPHQL_VALIDATION_FAILED"]
+    with api.statements() as statements:
+        wrong = await api.graphql(
+            "query($n: Int) { engagements(first: $n) { totalCount } }", {"n": 100.5}, token=token
+        )
+    assert wrong.error_codes == ["BAD_USER_INPUT"] and wrong.body["data"] is None
+    assert "Int cannot represent" in wrong.body["errors"][0]["message"]
+    assert untouched(statements), statements
+
+
 # ----------------------------------------------------------------------- refusals before any resolver runs
 
 
