@@ -15,7 +15,7 @@ MIN_SECRET_BYTES = 32
 as the hash (SHA-256: 32 bytes); a shorter one can be guessed from one token offline."""
 DOCUMENT_BYTES_PER_TOKEN = 64
 """Bytes of document text allowed per lexical token of `max_query_tokens`: names, punctuation, whitespace and
-comments of real documents average well under this (the Customers page: ~4 bytes per token)."""
+comments of real documents average well under this (the README's Customers page: 291 bytes, 54 tokens)."""
 _DEMO_MARKERS = ("change-me", "changeme", "change_me", "mci-demo", "mci_demo")
 
 
