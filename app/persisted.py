@@ -132,6 +132,12 @@ class PersistedQueries:
     @classmethod
     def of(cls, settings: Settings) -> "PersistedQueries":
         trusted = load_trusted_documents(settings.trusted_documents) if settings.trusted_documents else {}
+        for digest, document in trusted.items():
+            if utf8_length_over(document, settings.max_document_bytes):
+                raise ValueError(
+                    f"{settings.trusted_documents}: {digest} is longer than {settings.max_document_bytes} bytes, "
+                    "more than MCI_MAX_QUERY_TOKENS allows: it could never run"
+                )
         return cls(
             trusted,
             capacity=settings.persisted_query_cache_size,

@@ -192,6 +192,10 @@ def test_a_trusted_documents_file_whose_hashes_lie_is_refused_at_start(tmp_path)
     )
     with pytest.raises(ValueError, match="not the SHA-256"):
         PersistedQueries.of(settings)
+    too_long = VIEWER + " #" + "x" * 200
+    path.write_text(json.dumps({digest(too_long): too_long}))
+    with pytest.raises(ValueError, match="longer than 128 bytes"):
+        PersistedQueries.of(settings.model_copy(update={"max_query_tokens": 2}))
     manifest = tmp_path / "manifest.json"
     manifest.write_text(
         json.dumps(
