@@ -75,7 +75,27 @@ class TokenVerifier:
             raise AuthenticationError("the token has expired") from error
         except (jwt.PyJWTError, KeyError, ValueError) as error:
             raise AuthenticationError(f"invalid token: {error}") from error
+        self._check_lifetime(claims)
         return claims
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """A token may live at most `max_token_lifetime_hours`, from its `iat` (or from now without one): a stolen
+        long-lived token would otherwise work for years."""
+        expires, issued = claims["exp"], claims.get("iat")
+        start = issued if _is_number(issued) else datetime.now(UTC).timestamp()
+        if not _is_number(expires):
+            raise AuthenticationError("invalid token: `exp` is not a number")
+        hours = self.settings.max_token_lifetime_hours
+        if expires - start > hours * 3600:
+            raise AuthenticationError(
+                f"the token lives {(expires - start) / 3600:.4g} hours (from "
+                f"{'its iat' if _is_number(issued) else 'now'} to its exp); this service accepts tokens that live "
+                f"at most {hours:g} hours (MCI_MAX_TOKEN_LIFETIME_HOURS): ask for a shorter-lived one"
+            )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def bearer_token(authorization: str | None) -> str | None:

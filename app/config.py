@@ -1,5 +1,6 @@
 """Every setting, read from `MCI_*` environment variables. The README lists them all."""
 
+import difflib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,30 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_JWT_SECRET = "mci-demo-secret-change-me-in-production-0123456789"
 DEMO_LINK_SECRET = "mci-demo-link-secret-change-me-in-production-0123456789"
+MIN_SECRET_BYTES = 32
+"""Shortest HS256 JWT secret (and consent link secret) production accepts: RFC 7518 asks for a key at least as long
+as the hash (SHA-256: 32 bytes); a shorter one can be guessed from one token offline."""
+DOCUMENT_BYTES_PER_TOKEN = 64
+"""Bytes of document text allowed per lexical token of `max_query_tokens`: names, punctuation, whitespace and
+comments of real documents average well under this (the README's Customers page: 291 bytes, 54 tokens)."""
+_DEMO_MARKERS = ("change-me", "changeme", "change_me", "mci-demo", "mci_demo")
+
+
+def weak_secret(secret: str) -> str | None:
+    """Why `secret` is unfit for production, or None: shorter than `MIN_SECRET_BYTES`, one of the demo secrets or
+    close to one (a demo marker in it, or mostly the same characters in the same order), or nearly one character
+    repeated."""
+    value = secret.strip().lower()
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"it is shorter than {MIN_SECRET_BYTES} bytes"
+    if any(marker in value for marker in _DEMO_MARKERS) or any(
+        difflib.SequenceMatcher(None, value, demo).ratio() >= 0.6
+        for demo in (DEMO_JWT_SECRET, DEMO_LINK_SECRET)
+    ):
+        return "it is the demo secret or close to it"
+    if len(set(value)) < 8:
+        return "it has fewer than 8 distinct characters"
+    return None
 
 
 class Settings(BaseSettings):
@@ -26,6 +51,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = "mci-demo"
     jwt_audience: str = "mci-api"
     token_ttl_hours: int = 12
+    max_token_lifetime_hours: float = Field(
+        default=24,
+        gt=0,
+        description="Bearer tokens whose lifetime (exp - iat, or exp - now without iat) is longer are refused",
+    )
     link_secret: str = Field(
         default=DEMO_LINK_SECRET,
         description="Signs consent links; set your own in production (32+ characters)",
@@ -75,6 +105,21 @@ class Settings(BaseSettings):
         default=1000,
         ge=0,
         description="Automatic persisted queries kept in memory (least recently used dropped)",
+    )
+    persisted_query_cache_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        description="Bytes the automatic persisted queries kept in memory may take (least recently used dropped)",
+    )
+    document_cache_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="Bytes the memo of parsed documents may take (its text and syntax tree, estimated)",
+    )
+    validation_cache_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=0,
+        description="Bytes the memo of validation results may take (the document text and its errors)",
     )
     trusted_documents: str | None = Field(
         default=None,
@@ -141,13 +186,27 @@ class Settings(BaseSettings):
         if self.env == "production":
             if self.sandbox:
                 raise ValueError("MCI_SANDBOX must be false when MCI_ENV=production")
-            if self.jwt_algorithm == "HS256" and self.jwt_secret == DEMO_JWT_SECRET:
-                raise ValueError("MCI_JWT_SECRET must be set to a secret of your own when MCI_ENV=production")
-            if self.link_secret == DEMO_LINK_SECRET:
+            if self.jwt_algorithm == "HS256" and (why := weak_secret(self.jwt_secret)):
                 raise ValueError(
-                    "MCI_LINK_SECRET must be set to a secret of your own when MCI_ENV=production"
+                    f"MCI_JWT_SECRET must be a secret of your own, {MIN_SECRET_BYTES} bytes or more, when "
+                    f"MCI_ENV=production: {why}"
                 )
+            if why := weak_secret(self.link_secret):
+                raise ValueError(
+                    f"MCI_LINK_SECRET must be a secret of your own, {MIN_SECRET_BYTES} bytes or more, when "
+                    f"MCI_ENV=production: {why}"
+                )
+        if self.token_ttl_hours > self.max_token_lifetime_hours:
+            raise ValueError(
+                "MCI_TOKEN_TTL_HOURS must not be longer than MCI_MAX_TOKEN_LIFETIME_HOURS: such tokens are refused"
+            )
         return self
+
+    @property
+    def max_document_bytes(self) -> int:
+        """The longest document text (UTF-8) the token limit could ever need; longer ones are refused before they
+        are parsed or stored (`MAX_DOCUMENT_SIZE_EXCEEDED`)."""
+        return self.max_query_tokens * DOCUMENT_BYTES_PER_TOKEN
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,11 +4,19 @@ client (an unreachable database as UNAVAILABLE; in production, any other unexpec
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 
 import asyncpg
 import sqlalchemy.exc
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+)
 from strawberry.extensions import MaskErrors, SchemaExtension
 
 from app.resolvers.context import Context
@@ -18,7 +26,48 @@ from app.resolvers.context import Context
 PUBLIC_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type", "respondToConsent"})
 
 
+def root_fields(
+    operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode]:
+    """Every field at the root of the operation, through inline fragments and fragment spreads at any depth (each
+    fragment followed once, so a cycle, which validation refuses later, ends here too). A spread of a fragment
+    the document does not define yields a field named by the spread, never public."""
+    seen: set[str] = set()
+    pending = [operation.selection_set]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in seen:
+                    continue
+                seen.add(name)
+                fragment = fragments.get(name)
+                if fragment is None:
+                    yield FieldNode(name=selection.name)  # unknown: treated as a protected field
+                else:
+                    pending.append(fragment.selection_set)
+
+
+def document_root_fields(document: DocumentNode) -> set[str]:
+    """The names of the root fields of every operation of the document (fragments followed)."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    return {
+        field.name.value
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+        for field in root_fields(definition, fragments)
+    }
+
+
 class RequireAuthentication(SchemaExtension):
+    """Before validation: a caller that is not signed in may ask for `PUBLIC_ROOT_FIELDS` only, wherever they sit
+    at the root (directly, in inline fragments, in named fragments); anything else is refused UNAUTHENTICATED (401)
+    or FORBIDDEN (403), and nothing is validated or run."""
+
     def on_validate(self) -> Iterator[None]:
         execution = self.execution_context
         context = execution.context
@@ -26,19 +75,13 @@ class RequireAuthentication(SchemaExtension):
             isinstance(context, Context)
             and not context.authenticated
             and execution.graphql_document is not None
+            and execution.pre_execution_errors is None
+            and document_root_fields(execution.graphql_document) - PUBLIC_ROOT_FIELDS
         ):
-            fields = {
-                selection.name.value
-                for definition in execution.graphql_document.definitions
-                if isinstance(definition, OperationDefinitionNode)
-                for selection in definition.selection_set.selections
-                if isinstance(selection, FieldNode)
-            }
-            if fields - PUBLIC_ROOT_FIELDS:
-                # Setting the errors before validation makes Strawberry skip validation and execution.
-                execution.pre_execution_errors = [context.auth_failure()]
-                if context.response is not None and hasattr(context.response, "status_code"):
-                    context.response.status_code = context.auth_status
+            # Setting the errors before validation makes Strawberry skip validation and execution.
+            execution.pre_execution_errors = [context.auth_failure()]
+            if context.response is not None and hasattr(context.response, "status_code"):
+                context.response.status_code = context.auth_status
         yield
 
 

@@ -4,8 +4,15 @@
 - Cost: every object the response may hold counts 1; a list counts as many objects as it may hold (a connection
   its `first`/`last` or the default page size, `nodes` its IDs, any other list `LIST_ESTIMATE`); a mutation's
   root field adds `MUTATION_COST`. Computed from the validated document, against `max_query_cost`.
-- Rate: a leaky bucket per bearer token (per client address without one), in this process's memory: an
-  operation spends its requested cost up front and gets back what it did not use once it ran.
+- Cost is computed from graphql-core's coerced argument values: variables (their defaults included) and literals
+  as execution will see them, so `first: $n` with `$n = 100` or `100.0` counts 100, `nodes(ids: $ids)` each ID.
+- Rate: a leaky bucket per verified principal (a partner user, a reviewer), in this process's memory; callers that
+  are not signed in (whatever token they send) share one bucket per client address, in a pool of their own, so no
+  made-up token can flush a user's bucket. An operation spends its requested cost up front and gets back what it did
+  not use once it ran.
+- Memory: documents longer than the token limit could ever need (`max_document_bytes`) are refused before they are
+  parsed; the memos of parsed documents and of validation results are bounded in bytes (`_Remembered`), and only
+  signed-in callers add to them.
 - Every response tells its cost in `extensions.cost`, as Shopify does: `requestedQueryCost`, `actualQueryCost`
   (the objects the response really holds, counted from its data; a subscription's actual cost is its requested
   cost, charged once when it starts; its WebSocket event messages, shared by alike subscribers, carry none) and
@@ -17,7 +24,6 @@
 import asyncio
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -41,30 +47,38 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     InlineFragmentNode,
-    IntValueNode,
-    ListValueNode,
     OperationType,
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
-    VariableNode,
+    VariableValues,
+    get_argument_values,
     get_named_type,
     get_operation_ast,
+    get_variable_values,
     is_leaf_type,
+    validate,
 )
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from app.auth import bearer_token
 from app.config import Settings
-from app.persisted import PersistedQueries, TrustedDocumentsOnly
-from app.resolvers.extensions import MaskUnexpectedErrors, clean_errors, is_unavailable
+from app.persisted import (
+    PersistedQueries,
+    TrustedDocumentsOnly,
+    document_too_large,
+    refuse_before_parsing,
+    text_bytes,
+    utf8_length_over,
+)
+from app.resolvers.extensions import MaskUnexpectedErrors, clean_errors, is_unavailable, root_fields
 
 log = logging.getLogger("mci.limits")
 
@@ -72,9 +86,23 @@ LIST_ESTIMATE = 10
 """What a plain list of objects (not a connection, not `nodes`) counts as in the requested cost."""
 MUTATION_COST = 10
 """What each mutation root field adds to the cost, on top of the objects of its payload."""
-MAX_THROTTLE_KEYS = 10_000
-"""Buckets kept per process; the least recently used go first (a dropped bucket was full again anyway after
-`throttle_bucket_size / throttle_restore_rate` seconds without use)."""
+MAX_PRINCIPAL_BUCKETS = 100_000
+"""Buckets of signed-in principals kept per process (there are as many as real users who called lately); the least
+recently used go first (a dropped bucket was full again anyway after `throttle_bucket_size / throttle_restore_rate`
+seconds without use)."""
+MAX_ADDRESS_BUCKETS = 10_000
+"""Buckets of callers that are not signed in, one per client address, in a pool of their own: however many
+addresses call, they never push a principal's bucket out."""
+MEMO_ENTRIES = 512
+"""Most documents each memo keeps, whatever their size (the bytes bound usually comes first)."""
+TOKEN_BYTES = 512
+"""What one lexical token of a parsed document keeps alive, estimated: its Token object (linked to the next one,
+comments included, and kept by the nodes' locations) and its share of the syntax tree's nodes. Measured with
+tracemalloc (tests/security/test_memory.py): 190 (a comment) to 470 (fields and arguments) bytes."""
+DOCUMENT_BYTES = 4096
+"""What a parsed document keeps beyond its tokens (the Source, the definitions' containers), estimated."""
+ERROR_BYTES = 512
+"""What one remembered validation error keeps beyond its message (locations, extensions, the object)."""
 
 
 def limit_error(code: str, message: str, **extensions: object) -> GraphQLError:
@@ -91,6 +119,9 @@ class Limits:
     max_page_size: int
     bucket_size: float
     restore_rate: float
+    max_document_bytes: int = 128_000
+    document_cache_bytes: int = 32 * 1024 * 1024
+    validation_cache_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def of(cls, settings: Settings) -> "Limits":
@@ -103,7 +134,15 @@ class Limits:
             max_page_size=settings.max_page_size,
             bucket_size=settings.throttle_bucket_size,
             restore_rate=settings.throttle_restore_rate,
+            max_document_bytes=settings.max_document_bytes,
+            document_cache_bytes=settings.document_cache_bytes,
+            validation_cache_bytes=settings.validation_cache_bytes,
         )
+
+
+def signed_in(context: Any) -> bool:
+    """True for a verified partner user or reviewer; only they add to the memos and the persisted query store."""
+    return bool(getattr(context, "authenticated", False))
 
 
 # ---------------------------------------------------------------------------------- depth, aliases and tokens
@@ -149,47 +188,100 @@ class AliasLimit(MaxAliasesLimiter):
         self.validation_rules = [_coded(r, "MAX_ALIASES_EXCEEDED") for r in self.validation_rules]
 
 
-class _Remembered(OrderedDict[Any, Any]):
-    """What was worked out per document text, the least recently used forgotten first: clients send the same few
-    documents again and again, while the texts any client may send are unbounded."""
+class _Remembered:
+    """What was worked out per document text, the least recently used forgotten first, within `max_bytes` (each
+    entry accounted by the caller's estimate, the key's text included) and `max_entries`: clients send the same few
+    documents again and again, while the texts any client may send are unbounded. An entry larger than the whole
+    bound is not kept."""
 
-    def __init__(self, size: int = 512) -> None:
-        super().__init__()
-        self.size = size
+    def __init__(self, max_bytes: int, max_entries: int = MEMO_ENTRIES) -> None:
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self.bytes = 0  # the sum of the kept entries' estimates
 
-    def recall(self, key: Any) -> Any:
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def texts(self) -> list[str]:
+        """The document texts remembered, least recently used first."""
+        return list(self._entries)
+
+    def recall(self, key: str) -> Any:
         """The remembered value, or None."""
-        if key not in self:
+        found = self._entries.get(key)
+        if found is None:
             return None
-        self.move_to_end(key)
-        return self[key]
+        self._entries.move_to_end(key)
+        return found[0]
 
-    def keep(self, key: Any, value: Any) -> None:
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
+    def keep(self, key: str, value: Any, size: int) -> bool:
+        """Remember `value` under `key`, accounted as `size` bytes; False when it is larger than the bound."""
+        if size > self.max_bytes or self.max_entries <= 0:
+            return False
+        if (known := self._entries.pop(key, None)) is not None:
+            self.bytes -= known[1]
+        self._entries[key] = (value, size)
+        self.bytes += size
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.bytes -= dropped
+        return True
 
 
-_PARSED = _Remembered()  # (query text, token limit) -> DocumentNode
+def parsed_bytes(query: str, document: DocumentNode) -> int:
+    """What a parsed document keeps alive, estimated: its text twice (the tokens' values copy parts of it: a long
+    string literal is kept in the text and in its token), `TOKEN_BYTES` per token of the chain its nodes'
+    locations hold (comments included), `DOCUMENT_BYTES`."""
+    token = document.loc.start_token if document.loc is not None else None
+    if token is None:
+        tokens = len(query)  # no locations to count from: at most one token a character
+    else:
+        tokens = 0
+        while token is not None:
+            tokens += 1
+            token = token.next
+    return 2 * text_bytes(query) + tokens * TOKEN_BYTES + DOCUMENT_BYTES
 
 
 class TokenLimit(MaxTokensLimiter):
-    """graphql-core stops parsing at the limit with a syntax error; this gives that error the limit's code, and
-    every other syntax error GRAPHQL_PARSE_FAILED, so each top-level error carries a code.
+    """Refuses a document longer than the token limit could ever need (`Limits.max_document_bytes`,
+    MAX_DOCUMENT_SIZE_EXCEEDED) before it is parsed; graphql-core stops parsing at the limit with a syntax error,
+    and this gives that error the limit's code, and every other syntax error GRAPHQL_PARSE_FAILED, so each
+    top-level error carries a code.
 
-    It also remembers documents that parsed, per (query text, token limit): clients send the same few documents
-    again and again, and parsing the Customers page's costs about a millisecond. Only successes are kept, so a
-    wrong document still fails in Strawberry's own parse step, with its error handling. Documents are never
-    changed after parsing (graphql-core treats them as immutable), so requests may share one."""
+    It also remembers documents that parsed, per query text, in `memo` (bounded in bytes): clients send the same
+    few documents again and again, and parsing the Customers page's costs about a millisecond. Only successes of
+    signed-in callers are kept, so a wrong document still fails in Strawberry's own parse step, with its error
+    handling, and an anonymous caller cannot fill the memo. Documents are never changed after parsing
+    (graphql-core treats them as immutable), so requests may share one."""
+
+    def __init__(self, max_token_count: int, *, memo: _Remembered, max_document_bytes: int) -> None:
+        super().__init__(max_token_count=max_token_count)
+        self.memo = memo
+        self.max_document_bytes = max_document_bytes
 
     def on_parse(self) -> Iterator[None]:
         execution = self.execution_context
-        key = (execution.query, self.max_token_count) if isinstance(execution.query, str) else None
-        if key is not None and execution.graphql_document is None:
-            execution.graphql_document = _PARSED.recall(key)
+        query = execution.query if isinstance(execution.query, str) else None
+        fresh = query is not None and execution.graphql_document is None
+        if fresh and execution.pre_execution_errors is None:
+            assert query is not None
+            if utf8_length_over(query, self.max_document_bytes):
+                refuse_before_parsing(execution, document_too_large(self.max_document_bytes))
+                yield
+                return
+            execution.graphql_document = self.memo.recall(query)
+            fresh = execution.graphql_document is None
         yield
-        if key is not None and execution.graphql_document is not None and key not in _PARSED:
-            _PARSED.keep(key, execution.graphql_document)
+        document = execution.graphql_document
+        if fresh and document is not None and execution.pre_execution_errors is None:
+            assert query is not None
+            if signed_in(execution.context):
+                self.memo.keep(query, document, parsed_bytes(query, document))
         marker = f"more than {self.max_token_count} tokens"
         for error in self.execution_context.pre_execution_errors or []:
             if not (error.extensions or {}).get("code"):
@@ -214,12 +306,15 @@ def _is_connection(type_: Any) -> bool:
     )
 
 
+_COUNTED_ARGUMENTS = ("first", "last", "ids")
+
+
 class _CostWalker:
     def __init__(
         self,
         schema: GraphQLSchema,
         fragments: Mapping[str, FragmentDefinitionNode],
-        variables: Mapping[str, Any],
+        variables: VariableValues,
         limits: Limits,
     ) -> None:
         self.schema = schema
@@ -227,31 +322,31 @@ class _CostWalker:
         self.variables = variables
         self.limits = limits
 
-    def _value(self, node: Any) -> Any:
-        if isinstance(node, VariableNode):
-            return self.variables.get(node.name.value)
-        if isinstance(node, IntValueNode):
-            return int(node.value)
-        if isinstance(node, ListValueNode):
-            return list(node.values)
-        return None
+    def _arguments(self, definition: Any, node: FieldNode) -> dict[str, Any]:
+        """The field's arguments as execution will see them: graphql-core's coercion of literals and variables,
+        defaults included (`100.0` for an Int is 100, a variable's default is its value). Only for fields that
+        take an argument the cost counts; {} when they cannot be coerced (execution refuses those anyway)."""
+        if not any(name in definition.args for name in _COUNTED_ARGUMENTS):
+            return {}
+        try:
+            return get_argument_values(definition, node, self.variables)
+        except (GraphQLError, TypeError, ValueError):
+            return {}
 
-    def _page(self, field: FieldNode) -> int:
-        for argument in field.arguments or ():
-            if argument.name.value in ("first", "last"):
-                value = self._value(argument.value)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    return max(0, min(value, self.limits.max_page_size))
+    def _page(self, arguments: Mapping[str, Any]) -> int:
+        for name in ("first", "last"):
+            value = arguments.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return max(0, min(value, self.limits.max_page_size))
         return self.limits.default_page_size
 
-    def _items(self, field: FieldNode, page: int | None) -> int:
+    def _items(self, arguments: Mapping[str, Any], field: FieldNode, page: int | None) -> int:
         """How many objects a list field may hold."""
         if page is not None and field.name.value == "edges":
             return page
-        for argument in field.arguments or ():
-            if argument.name.value == "ids":
-                value = self._value(argument.value)
-                return len(value) if isinstance(value, list) else 1
+        if "ids" in arguments:
+            ids = arguments["ids"]
+            return len(ids) if isinstance(ids, list | tuple) else 1
         return LIST_ESTIMATE
 
     def selections(self, selection_set: SelectionSetNode, parent: Any, page: int | None) -> int:
@@ -280,33 +375,61 @@ class _CostWalker:
         named = get_named_type(definition.type)
         if is_leaf_type(named):
             return 0
-        inner_page = self._page(node) if _is_connection(named) else None
-        items = self._items(node, page) if _is_list(definition.type) else 1
+        arguments = self._arguments(definition, node)
+        inner_page = self._page(arguments) if _is_connection(named) else None
+        items = self._items(arguments, node, page) if _is_list(definition.type) else 1
         return items * (1 + self.selections(node.selection_set, named, inner_page))
+
+
+def coerce_variables(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    *,
+    hide_suggestions: bool = False,
+) -> VariableValues | list[GraphQLError]:
+    """The operation's variables coerced as graphql-core's execution will (defaults included), or its errors, each
+    coded BAD_USER_INPUT."""
+    operation = get_operation_ast(document, operation_name)
+    definitions = (operation.variable_definitions or ()) if operation is not None else ()
+    coerced = get_variable_values(
+        schema, definitions, dict(variables or {}), max_errors=50, hide_suggestions=hide_suggestions
+    )
+    if isinstance(coerced, list):
+        for error in coerced:
+            if not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+    return coerced
 
 
 def requested_cost(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
-    variables: Mapping[str, Any] | None,
+    variables: VariableValues | Mapping[str, Any] | None,
     limits: Limits,
 ) -> int:
-    """The most objects the operation's response may hold, plus `MUTATION_COST` per mutation root field."""
+    """The most objects the operation's response may hold, plus `MUTATION_COST` per mutation root field.
+    `variables`: coerced (`coerce_variables`), or the request's raw values, coerced here (ValueError when they
+    cannot be)."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return 0
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0
+    if not isinstance(variables, VariableValues):
+        coerced = coerce_variables(schema, document, operation_name, variables)
+        if isinstance(coerced, list):
+            raise ValueError("; ".join(error.message for error in coerced))
+        variables = coerced
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    walker = _CostWalker(schema, fragments, variables or {}, limits)
+    walker = _CostWalker(schema, fragments, variables, limits)
     cost = walker.selections(operation.selection_set, root, None)
     if operation.operation is OperationType.MUTATION:
         cost += MUTATION_COST * sum(
-            1
-            for s in operation.selection_set.selections
-            if isinstance(s, FieldNode) and s.name.value[:2] != "__"
+            1 for field in root_fields(operation, fragments) if field.name.value[:2] != "__"
         )
     return cost
 
@@ -338,23 +461,45 @@ class _Bucket:
 
 
 class Throttle:
-    """Leaky buckets of cost points, one per key, in this process's memory."""
+    """Leaky buckets of cost points, one per key, in this process's memory: principals' keys (`user:`,
+    `reviewer:`) in one pool of at most `MAX_PRINCIPAL_BUCKETS`, client addresses (`address:`) in another of at
+    most `MAX_ADDRESS_BUCKETS`, each dropping its least recently used bucket first."""
 
-    def __init__(self, size: float, restore_rate: float, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        size: float,
+        restore_rate: float,
+        clock: Any = time.monotonic,
+        *,
+        max_principals: int = MAX_PRINCIPAL_BUCKETS,
+        max_addresses: int = MAX_ADDRESS_BUCKETS,
+    ) -> None:
         self.size = size
         self.restore_rate = restore_rate
         self._clock = clock
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._principals: OrderedDict[str, _Bucket] = OrderedDict()
+        self._addresses: OrderedDict[str, _Bucket] = OrderedDict()
+        self._bounds = {id(self._principals): max_principals, id(self._addresses): max_addresses}
+
+    def _pool(self, key: str) -> "OrderedDict[str, _Bucket]":
+        return self._addresses if key.startswith("address:") else self._principals
+
+    def __len__(self) -> int:
+        return len(self._principals) + len(self._addresses)
+
+    def bucket_keys(self) -> list[str]:
+        return [*self._principals, *self._addresses]
 
     def _bucket(self, key: str) -> _Bucket:
         now = self._clock()
-        bucket = self._buckets.get(key)
+        pool = self._pool(key)
+        bucket = pool.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self.size, now)
-            while len(self._buckets) > MAX_THROTTLE_KEYS:
-                self._buckets.popitem(last=False)
+            bucket = pool[key] = _Bucket(self.size, now)
+            while len(pool) > self._bounds[id(pool)]:
+                pool.popitem(last=False)
         else:
-            self._buckets.move_to_end(key)
+            pool.move_to_end(key)
             bucket.available = min(self.size, bucket.available + (now - bucket.updated) * self.restore_rate)
             bucket.updated = now
         return bucket
@@ -384,49 +529,83 @@ class Throttle:
 
 
 def throttle_key(context: Any) -> str:
-    """The bearer token (hashed) of the request or WebSocket connection; the client address without one."""
-    params = getattr(context, "connection_params", None) or {}
-    raw = params.get("Authorization") or params.get("authorization") if isinstance(params, dict) else None
-    token = bearer_token(raw) if isinstance(raw, str) else None
-    if token is None and isinstance(params, dict) and isinstance(params.get("token"), str):
-        token = params["token"]
-    request = getattr(context, "request", None)
-    if token is None and request is not None:
-        token = bearer_token(request.headers.get("authorization"))
-    if token:
-        return "token:" + hashlib.sha256(token.encode()).hexdigest()[:32]
-    client = getattr(request, "client", None)
+    """Whose bucket an operation spends from: the verified principal of the request or WebSocket connection (a
+    partner user by id, a reviewer by email), so all tokens of one user share one bucket; a caller that is not
+    signed in by its client address, whatever token it sent, so made-up tokens get no bucket of their own."""
+    viewer = getattr(context, "viewer", None)
+    if viewer is not None:
+        return f"user:{viewer.user_id}"
+    reviewer = getattr(context, "reviewer", None)
+    if reviewer is not None:
+        return f"reviewer:{reviewer.email.strip().lower()}"
+    client = getattr(getattr(context, "request", None), "client", None)
     return f"address:{client.host if client else 'unknown'}"
 
 
-_VALIDATIONS = _Remembered()  # (schema, query text) -> validation errors
-
-
-def _validated(execution: Any) -> list[GraphQLError]:
-    """Validation errors of the document, remembered per (schema, query text): a schema's rules are fixed when it
-    is built, and clients send the same few documents again and again (validation was a third of a mutation's
-    CPU in bench/NOTES.md scenario 5)."""
-    schema = execution.schema._schema
-    # The schema itself, not its id: a later schema (another app, other rules) could reuse a freed id.
-    key = (schema, execution.query) if isinstance(execution.query, str) else None
-    if key is not None and (known := _VALIDATIONS.recall(key)) is not None:
+def _validated(execution: Any, memo: _Remembered, *, hide_suggestions: bool) -> list[GraphQLError]:
+    """Validation errors of the document, remembered per query text in `memo` (one per schema: a schema's rules
+    are fixed when it is built), since clients send the same few documents again and again (validation was a third
+    of a mutation's CPU in bench/NOTES.md scenario 5). Only signed-in callers add to it. A remembered error keeps
+    its message, locations and code, not the syntax tree it points at (which would outlive the parse memo)."""
+    key = execution.query if isinstance(execution.query, str) else None
+    if key is not None and (known := memo.recall(key)) is not None:
         return known  # type: ignore[no-any-return]
-    errors = validate_document(schema, execution.graphql_document, execution.validation_rules)
+    rules = (*execution.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    errors = validate(
+        execution.schema._schema, execution.graphql_document, rules, hide_suggestions=hide_suggestions
+    )
+    size = 0
     for error in errors:  # a limit's rule brings its own code; the rest are the document's mistakes
         if not (error.extensions or {}).get("code"):
             error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
-    if key is not None:
-        _VALIDATIONS.keep(key, errors)
+        error.nodes = None  # `locations` stay: they were worked out when it was made
+        error.source = None
+        size += text_bytes(error.message) + ERROR_BYTES
+    if key is not None and signed_in(execution.context):
+        memo.keep(key, errors, text_bytes(key) + size + ERROR_BYTES)
     return errors
 
 
-class QueryCost(SchemaExtension):
-    """Validates the document itself (with every rule Strawberry would use), then, on a valid one, computes its
-    cost and spends it from the caller's bucket: MAX_COST_EXCEEDED or THROTTLED refuse it before execution."""
+@dataclasses.dataclass
+class Pipeline:
+    """What one schema's request limits keep between requests: the bucket store and the two memos."""
 
-    def __init__(self, *, limits: Limits, throttle: Throttle, execution_context: Any = None) -> None:
-        self.limits = limits
-        self.throttle = throttle
+    limits: Limits
+    throttle: Throttle
+    documents: _Remembered  # query text -> parsed DocumentNode
+    validations: _Remembered  # query text -> validation errors
+    production: bool = False
+
+    @classmethod
+    def of(cls, limits: Limits, *, production: bool) -> "Pipeline":
+        return cls(
+            limits=limits,
+            throttle=Throttle(limits.bucket_size, limits.restore_rate),
+            documents=_Remembered(limits.document_cache_bytes),
+            validations=_Remembered(limits.validation_cache_bytes),
+            production=production,
+        )
+
+
+def pipeline_of(schema: Any) -> Pipeline:
+    """The pipeline a schema built with `guard_extensions` uses (its memos and buckets), for tests and
+    diagnostics."""
+    for extension in schema.extensions:
+        pipeline = getattr(extension, "keywords", {}).get("pipeline")
+        if isinstance(pipeline, Pipeline):
+            return pipeline
+    raise LookupError("this schema has no request limits")
+
+
+class QueryCost(SchemaExtension):
+    """Validates the document itself (with every rule Strawberry would use, suggestions hidden in production), then,
+    on a valid one, coerces its variables (BAD_USER_INPUT), computes its cost from them and spends it from the
+    caller's bucket: MAX_COST_EXCEEDED or THROTTLED refuse it before execution."""
+
+    def __init__(self, *, pipeline: Pipeline, execution_context: Any = None) -> None:
+        self.pipeline = pipeline
+        self.limits = pipeline.limits
+        self.throttle = pipeline.throttle
         self.requested: int | None = None
         self.actual: int | None = None
         self.key: str | None = None
@@ -436,7 +615,9 @@ class QueryCost(SchemaExtension):
         execution = self.execution_context
         if execution.pre_execution_errors is None and execution.graphql_document is not None:
             # Strawberry skips its own validation when errors are set before it: these are the same rules.
-            errors = _validated(execution)
+            errors = _validated(
+                execution, self.pipeline.validations, hide_suggestions=self.pipeline.production
+            )
             if not errors:
                 errors = self._charge()
             execution.pre_execution_errors = errors
@@ -445,13 +626,18 @@ class QueryCost(SchemaExtension):
     def _charge(self) -> list[GraphQLError]:
         execution = self.execution_context
         assert execution.graphql_document is not None
-        variables = execution.variables if isinstance(execution.variables, dict) else {}
-        cost = requested_cost(
-            execution.schema._schema,
+        schema = execution.schema._schema
+        variables = coerce_variables(
+            schema,
             execution.graphql_document,
             execution.operation_name,
-            variables,
-            self.limits,
+            execution.variables if isinstance(execution.variables, dict) else {},
+            hide_suggestions=self.pipeline.production,
+        )
+        if isinstance(variables, list):
+            return variables
+        cost = requested_cost(
+            schema, execution.graphql_document, execution.operation_name, variables, self.limits
         )
         self.requested = cost
         self.key = throttle_key(execution.context)
@@ -506,18 +692,24 @@ class QueryCost(SchemaExtension):
 def guard_extensions(
     settings: Settings | None, *, production: bool, persisted: PersistedQueries | None = None
 ) -> list[Any]:
-    """The schema extensions of this module, in order, plus the trusted-documents check and error masking."""
+    """The schema extensions of this module, in order, plus the trusted-documents check and error masking; they
+    share one `Pipeline` (see `pipeline_of`)."""
     limits = Limits.of(settings or Settings.model_construct())
-    throttle = Throttle(limits.bucket_size, limits.restore_rate)
+    pipeline = Pipeline.of(limits, production=production)
     extensions: list[Any] = [
         functools.partial(DepthLimit, limits.max_depth),
         functools.partial(AliasLimit, limits.max_aliases),
-        functools.partial(TokenLimit, limits.max_tokens),
+        functools.partial(
+            TokenLimit,
+            limits.max_tokens,
+            memo=pipeline.documents,
+            max_document_bytes=limits.max_document_bytes,
+        ),
     ]
     if persisted is not None and persisted.enforced:
         extensions.append(functools.partial(TrustedDocumentsOnly, persisted=persisted))
     extensions += [
-        functools.partial(QueryCost, limits=limits, throttle=throttle),
+        functools.partial(QueryCost, pipeline=pipeline),
         functools.partial(MaskUnexpectedErrors, production=production),
     ]
     return extensions
@@ -594,7 +786,9 @@ class RequestGuards:
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
-        query = self.persisted.resolve(request_data.query, request_data.extensions)
+        query = self.persisted.resolve(
+            request_data.query, request_data.extensions, may_register=signed_in(context)
+        )
         if isinstance(query, GraphQLError):
             return ExecutionResult(data=None, errors=[query])
         request_data = dataclasses.replace(request_data, query=query)

@@ -15,7 +15,7 @@ from app.auth import mint_token
 from app.cli import DEMO_DATA
 from app.clock import Clock
 from app.config import Settings
-from app.main import create_app, uvicorn_options
+from app.main import GraphQLApp, create_app, uvicorn_options
 from app.runtime import Runtime
 from app.services.importer import import_reference_data, load_document
 from tests.conftest import Database, GraphQLResponse, SmtpSink, _free_port, _open_database
@@ -32,7 +32,11 @@ class Server:
     http: httpx.AsyncClient
     runtime: Runtime
     thread: threading.Thread
-    app: Any = None  # the Starlette app, for tests that look inside
+    app: Any = None  # the Starlette app: `graphql_app(server.app)` reaches its stores
+
+    @property
+    def graphql_app(self) -> GraphQLApp:
+        return graphql_app(self.app)
 
     @property
     def settings(self) -> Settings:
@@ -43,6 +47,14 @@ class Server:
 
     async def graphql(self, query: str | None, variables: dict[str, Any] | None = None, **kwargs: Any):
         return await call(self, query, variables, **kwargs)
+
+
+def graphql_app(app: Any) -> GraphQLApp:
+    """The GraphQL endpoint of a Starlette app made by `create_app` (its persisted queries, its schema)."""
+    for route in app.routes:
+        if isinstance(getattr(route, "endpoint", None), GraphQLApp):
+            return route.endpoint
+    raise LookupError("no GraphQL endpoint")
 
 
 async def call(

@@ -1,5 +1,5 @@
 """Bounded queries: depth, aliases, tokens and cost refused before any resolver runs, each with its code; the
-cost of every response in `extensions.cost`; a leaky bucket per token; the body cap, batches, the timeout."""
+cost of every response in `extensions.cost`; a leaky bucket per user; the body cap, batches, the timeout."""
 
 import asyncio
 import json
@@ -14,7 +14,7 @@ from app.resolvers.limits import LIST_ESTIMATE, MUTATION_COST, Limits, requested
 from app.resolvers.schema import schema
 from app.services import catalogue
 from tests.api.subscriptions import open_socket
-from tests.demo import CONTOSO_ADMIN, ENGAGEMENT_COUNT
+from tests.demo import CONTOSO_ADMIN, ENGAGEMENT_COUNT, FABRIKAM_ADMIN
 from tests.security.conftest import serve
 
 LIMITS = Limits.of(Settings.model_construct())
@@ -25,8 +25,15 @@ def cost(query: str, variables: dict | None = None) -> int:
 
 
 def fresh_token(api, email: str = CONTOSO_ADMIN) -> str:
-    """A token of its own (so a bucket of its own): tokens minted in one second are otherwise identical."""
+    """A token of its own (a bucket of its user's, shared with the user's other tokens): tokens minted in one
+    second are otherwise identical."""
     return mint_token(api.settings, email, PARTNER, f"limits-{time.perf_counter_ns()}")
+
+
+async def available(api, token: str) -> int:
+    """The points the token's bucket holds now (a free operation reports them)."""
+    response = await api.graphql("{ __typename }", token=token)
+    return response.body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
 
 
 def claim_chain(fields: int) -> str:
@@ -68,6 +75,74 @@ def test_nested_lists_multiply_and_fragments_count_like_fields():
     assert cost(with_fragment) == 3
     mutation = 'mutation { cancelClaim(input: {claimId: "x"}) { claim { id } userErrors { code } } }'
     assert cost(mutation) == MUTATION_COST + 1 + 1 + LIST_ESTIMATE
+
+
+# The issue's case: 1 + 100 engagement edges x (edge + node + customers + 100 x (edge + customer + claim)).
+PAGES = """engagements(first: $a) { edges { node {
+    customers(tab: ELIGIBLE, first: $b) { edges { node { id } claim { id } } } } } }"""
+INLINE_30301 = "{ " + PAGES.replace("$a", "100").replace("$b", "100") + " }"
+
+
+def test_cost_counts_variables_at_their_coerced_values():
+    """Variables as graphql-core coerces them for execution: defaults included, `100.0` an Int of 100, lists of
+    variables, a single ID for a list of one; the same values inline cost the same."""
+    assert cost(INLINE_30301) == 30_301
+    assert cost("query($a: Int = 100, $b: Int = 100) { " + PAGES + " }") == 30_301
+    assert cost("query($a: Int! = 100, $b: Int) { " + PAGES + " }", {"b": 100}) == 30_301
+    assert cost("query($a: Int, $b: Int) { " + PAGES + " }", {"a": 100.0, "b": 100.0}) == 30_301
+    assert cost("query($a: Int = 1, $b: Int = 1) { " + PAGES + " }", {"a": 100, "b": 100}) == 30_301
+    # A variable given no value and no default: the default page size, as the resolver will page.
+    size = LIMITS.default_page_size
+    assert cost("query($a: Int, $b: Int) { " + PAGES + " }") == 1 + size * (3 + size * 3)
+    # Through fragments too.
+    spread = "query($a: Int = 100, $b: Int = 100) { ...Pages } fragment Pages on Query { " + PAGES + " }"
+    assert cost(spread) == 30_301
+
+    ids = [f"id{n}" for n in range(150)]
+    assert cost("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}) == 150
+    default = "query($ids: [ID!]! = [" + ", ".join(f'"{i}"' for i in ids) + "]) { nodes(ids: $ids) { id } }"
+    assert cost(default) == 150
+    assert cost('query($a: ID!, $b: ID!) { nodes(ids: [$a, $b, "c"]) { id } }', {"a": "x", "b": "y"}) == 3
+    assert cost("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": "one"}) == 1  # coerced to [one]
+
+
+async def test_costs_given_through_variables_are_refused_like_inline_ones(api):
+    token = api.token(CONTOSO_ADMIN)
+    inline = await api.graphql(INLINE_30301, token=token)
+    assert inline.error_codes == ["MAX_COST_EXCEEDED"]
+    assert inline.body["errors"][0]["extensions"]["cost"] == 30_301
+    for query, variables in [
+        ("query($a: Int = 100, $b: Int = 100) { " + PAGES + " }", {}),
+        ("query($a: Int, $b: Int) { " + PAGES + " }", {"a": 100.0, "b": 100.0}),
+        ("query($a: Int = 5, $b: Int!) { " + PAGES + " }", {"a": 100, "b": 100}),
+    ]:
+        with api.statements() as statements:
+            refused = await api.graphql(query, variables, token=token)
+        assert refused.error_codes == ["MAX_COST_EXCEEDED"] and refused.body["data"] is None, variables
+        assert refused.body["errors"][0]["extensions"]["cost"] == 30_301
+        assert untouched(statements), statements
+    # `nodes` counts its IDs, however they are given.
+    ids = ["x"] * 60
+    counted = await api.graphql(
+        "query($ids: [ID!]! = [" + ", ".join('"x"' for _ in ids) + "]) { nodes(ids: $ids) { id } }",
+        token=token,
+    )
+    assert counted.body["extensions"]["cost"]["requestedQueryCost"] == 60
+    by_variable = await api.graphql(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}, token=token
+    )
+    assert by_variable.body["extensions"]["cost"]["requestedQueryCost"] == 60
+    # A float literal for an Int is the document's mistake; a variable that cannot be coerced is refused with a
+    # code before anything runs.
+    literal = await api.graphql("{ engagements(first: 100.0) { totalCount } }", token=token)
+    assert literal.error_codes == ["GRAPHQL_VALIDATION_FAILED"]
+    with api.statements() as statements:
+        wrong = await api.graphql(
+            "query($n: Int) { engagements(first: $n) { totalCount } }", {"n": 100.5}, token=token
+        )
+    assert wrong.error_codes == ["BAD_USER_INPUT"] and wrong.body["data"] is None
+    assert "Int cannot represent" in wrong.body["errors"][0]["message"]
+    assert untouched(statements), statements
 
 
 # ----------------------------------------------------------------------- refusals before any resolver runs
@@ -121,14 +196,16 @@ async def test_documents_sent_again_meet_the_same_checks(api):
 async def test_an_operation_over_the_cost_budget_is_refused_before_it_runs(api):
     query = """{ engagements(first: 100) { edges { node { key
         customers(tab: ELIGIBLE, first: 100) { edges { node { id identifiers { value } } } } } } } }"""
+    token = fresh_token(api)
+    before = await available(api, token)
     with api.statements() as statements:
-        refused = await api.graphql(query, token=fresh_token(api))
+        refused = await api.graphql(query, token=token)
     assert refused.error_codes == ["MAX_COST_EXCEEDED"] and refused.body["data"] is None
     error = refused.body["errors"][0]["extensions"]
     assert error["cost"] == cost(query) > error["maximumCost"] == api.settings.max_query_cost
     assert untouched(statements), statements
     spent = refused.body["extensions"]["cost"]
-    assert spent["throttleStatus"]["currentlyAvailable"] == api.settings.throttle_bucket_size  # nothing spent
+    assert spent["throttleStatus"]["currentlyAvailable"] >= before  # nothing spent
 
 
 async def test_subscriptions_are_bounded_too(api):
@@ -152,7 +229,9 @@ async def test_subscriptions_are_bounded_too(api):
 
 async def test_every_response_reports_its_requested_and_actual_cost(api):
     query = "{ engagements(first: 100) { totalCount edges { node { id key } } } }"
-    response = await api.graphql(query, token=fresh_token(api))
+    token = fresh_token(api)
+    before = await available(api, token)
+    response = await api.graphql(query, token=token)
     reported = response.body["extensions"]["cost"]
     listed = len(response.data["engagements"]["edges"])
     assert reported["requestedQueryCost"] == 1 + 100 * 2 == cost(query)
@@ -160,10 +239,10 @@ async def test_every_response_reports_its_requested_and_actual_cost(api):
     status = reported["throttleStatus"]
     assert status["maximumAvailable"] == api.settings.throttle_bucket_size
     assert status["restoreRate"] == api.settings.throttle_restore_rate
-    assert status["currentlyAvailable"] >= api.settings.throttle_bucket_size - reported["actualQueryCost"]
+    assert status["currentlyAvailable"] >= before - reported["actualQueryCost"]
 
 
-async def test_a_token_that_spent_its_bucket_is_throttled_and_others_are_not(api, smtp):
+async def test_a_user_that_spent_its_bucket_is_throttled_and_others_are_not(api, smtp):
     async with serve(
         api.database.url, smtp, throttle_bucket_size=1000, throttle_restore_rate=0.001
     ) as server:
@@ -186,9 +265,12 @@ async def test_a_token_that_spent_its_bucket_is_throttled_and_others_are_not(api
             "currentlyAvailable": 1000 - actual,
             "restoreRate": 0.001,
         }
-        # Small operations still fit; another token has a bucket of its own.
+        # Small operations still fit; a second token of the same user spends from the same bucket.
         assert (await server.graphql("{ viewer { user { id } } }", token=token)).error_codes == []
-        other = await server.graphql(big, token=fresh_token(server))
+        second = await server.graphql(big, token=fresh_token(server))
+        assert second.error_codes == ["THROTTLED"]
+        # Another user has a bucket of its own.
+        other = await server.graphql(big, token=fresh_token(server, FABRIKAM_ADMIN))
         assert other.error_codes == [] and other.body["extensions"]["cost"]["actualQueryCost"] <= cost(big)
         # What could never fit the bucket is over the budget, not merely throttled.
         huge = "{ engagements(first: 100) { edges { node { id locationEligibility { canEarn } } } } }"

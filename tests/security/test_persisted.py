@@ -1,5 +1,6 @@
-"""Persisted queries: Apollo's automatic persisted queries over POST and GET, bounded in memory; trusted documents
-as the only operations a production server accepts."""
+"""Persisted queries: Apollo's automatic persisted queries over POST and GET, bounded in memory (entries and
+bytes), registered by signed-in callers only; trusted documents as the only operations a production server
+accepts, refused before they are parsed."""
 
 import asyncio
 import hashlib
@@ -9,6 +10,7 @@ import pytest
 
 from app.config import Settings
 from app.persisted import PersistedQueries
+from app.resolvers.limits import pipeline_of
 from tests.api.subscriptions import EVENTS, open_socket
 from tests.demo import CONTOSO_ADMIN
 from tests.security.conftest import call, serve
@@ -94,6 +96,43 @@ async def test_the_store_keeps_the_most_recently_used_queries_only(api, smtp):
             ).error_codes == []
 
 
+async def test_the_store_is_bounded_in_bytes(api, smtp):
+    async with serve(api.database.url, smtp, persisted_query_cache_bytes=5000) as server:
+        queries = [f"{VIEWER} # {n} " + "p" * 2000 for n in range(4)]
+        for query in queries:
+            assert (
+                await server.graphql(query, extensions=apq(query), as_user=CONTOSO_ADMIN)
+            ).error_codes == []
+        store = server.graphql_app.persisted
+        assert store.stored() == queries[-2:] and store.bytes <= 5000
+        for query, code in zip(queries, [["PERSISTED_QUERY_NOT_FOUND"]] * 2 + [[]] * 2, strict=True):
+            assert (
+                await server.graphql(None, extensions=apq(query), as_user=CONTOSO_ADMIN)
+            ).error_codes == code
+
+
+async def test_only_signed_in_callers_register_queries(api):
+    protected = VIEWER + " # anonymous " + str(id(api))
+    refused = await call(api, protected, extensions=apq(protected))
+    assert (refused.status, refused.error_codes) == (401, ["UNAUTHENTICATED"])
+    public = "{ __typename } # anonymous " + str(id(api))
+    assert (await call(api, public, extensions=apq(public))).data == {"__typename": "Query"}  # it runs
+    for query in (protected, public):  # but neither was kept
+        miss = await call(api, None, extensions=apq(query), as_user=CONTOSO_ADMIN)
+        assert miss.error_codes == ["PERSISTED_QUERY_NOT_FOUND"]
+    # What a signed-in caller registered, anyone may send by hash (and the gate judges it as usual).
+    await call(api, public, extensions=apq(public), as_user=CONTOSO_ADMIN)
+    assert (await call(api, None, extensions=apq(public))).data == {"__typename": "Query"}
+
+
+async def test_documents_over_the_cap_are_never_registered(api):
+    query = VIEWER + " #" + "x" * api.settings.max_document_bytes
+    refused = await call(api, query, extensions=apq(query), as_user=CONTOSO_ADMIN)
+    assert refused.error_codes == ["MAX_DOCUMENT_SIZE_EXCEEDED"] and refused.body["data"] is None
+    miss = await call(api, None, extensions=apq(query), as_user=CONTOSO_ADMIN)
+    assert miss.error_codes == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
 @pytest.fixture
 def trusted_file(tmp_path):
     documents = {digest(q): q for q in (VIEWER, ENGAGEMENT_KEYS, EVENTS)}
@@ -112,6 +151,7 @@ async def test_in_production_trusted_documents_are_the_only_operations(api, smtp
         assert status == 200 and body["data"]["viewer"]["user"]["email"] == CONTOSO_ADMIN
 
         other = "{ viewer { user { id } } }"
+        parsed = pipeline_of(server.graphql_app.schema).documents
         for refused in (
             await server.graphql(other, as_user=CONTOSO_ADMIN),  # plain text
             await server.graphql(other, extensions=apq(other), as_user=CONTOSO_ADMIN),  # an APQ registration
@@ -119,6 +159,8 @@ async def test_in_production_trusted_documents_are_the_only_operations(api, smtp
             await server.graphql(VIEWER + " ", as_user=CONTOSO_ADMIN),  # a trusted one, changed
         ):
             assert refused.error_codes == ["PERSISTED_QUERY_NOT_ALLOWED"] and refused.body["data"] is None
+        # Refused before parsing: no untrusted text was parsed and kept, none registered.
+        assert set(parsed.texts()) <= {VIEWER, ENGAGEMENT_KEYS} and len(server.graphql_app.persisted) == 0
 
         # Over WebSocket too: only the trusted subscription document runs.
         socket = await open_socket(server.base_url, server.token(CONTOSO_ADMIN))
@@ -150,6 +192,10 @@ def test_a_trusted_documents_file_whose_hashes_lie_is_refused_at_start(tmp_path)
     )
     with pytest.raises(ValueError, match="not the SHA-256"):
         PersistedQueries.of(settings)
+    too_long = VIEWER + " #" + "x" * 200
+    path.write_text(json.dumps({digest(too_long): too_long}))
+    with pytest.raises(ValueError, match="longer than 128 bytes"):
+        PersistedQueries.of(settings.model_copy(update={"max_query_tokens": 2}))
     manifest = tmp_path / "manifest.json"
     manifest.write_text(
         json.dumps(
