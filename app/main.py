@@ -34,7 +34,7 @@ from app.persisted import PersistedQueries
 from app.resolvers import subscriptions
 from app.resolvers.context import Context, DeadlinePassed, build_context
 from app.resolvers.extensions import is_unavailable
-from app.resolvers.limits import Refused, RequestGuards, limit_error, request_middleware
+from app.resolvers.limits import Refused, RequestGuards, decode_json, limit_error, request_middleware
 from app.resolvers.schema import build_schema
 from app.resolvers.subscriptions import ConnectionRefused
 from app.runtime import Runtime
@@ -117,6 +117,9 @@ class GraphQLApp(RequestGuards, GraphQL[Context, None]):
         )
         self.runtime = runtime
         self.live = LiveSessions(settings, runtime.sessions)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
 
     def encode_json(self, data: object) -> str:
         """Every response and WebSocket message: orjson (compact) instead of json.dumps. As text: Strawberry sends
@@ -237,6 +240,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Middleware(WebSocketMessageCap, max_bytes=runtime.settings.max_body_bytes),
         ],
     )
+    # No redirect to the path with or without a trailing slash: Starlette builds it from the request's Host header,
+    # which a client chooses; a path that is not ours is a 404.
+    app.router.redirect_slashes = False
     app.state.runtime = runtime
     app.state.live_sessions = graphql.live
     observability.install(app, runtime, graphql.schema)  # probes, /metrics, request logs and ids, tracing

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from app.resolvers.context import Context, DeadlinePassed, build_context
 from app.resolvers.extensions import is_unavailable
+from app.resolvers.limits import decode_json
 from app.runtime import Runtime
 from app.sessions import LiveSessions, SessionEnd, TooMany
 
@@ -64,7 +65,7 @@ async def _authenticated(runtime: Runtime, request: Request) -> Context | Respon
 def sse_route(runtime: Runtime, schema: strawberry.Schema, live: LiveSessions) -> Route:
     async def stream(request: Request) -> Response:
         try:
-            payload = await request.json()
+            payload = decode_json(await request.body())
         except ValueError:
             payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):

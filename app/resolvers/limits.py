@@ -878,6 +878,15 @@ class _TooLarge(Exception):
     pass
 
 
+def decode_json(data: str | bytes) -> object:
+    """A request body or WebSocket message as JSON; nesting too deep to decode is malformed JSON like any other
+    (json.JSONDecodeError: HTTP 400), never a RecursionError escaping as a 500."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deep", data if isinstance(data, str) else "", 0) from None
+
+
 def request_middleware(settings: Settings) -> list[Middleware]:
     """Outermost first: CORS for the allowed browser origins (none: same-origin only), then the body cap."""
     middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]

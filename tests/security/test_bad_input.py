@@ -2,11 +2,14 @@
 consent links and CSRF fields, control characters (a NUL byte reaches PostgreSQL as an error), and searches too
 long to run."""
 
+import asyncio
 import re
 import uuid
 
 import pytest
 from sqlalchemy import text
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app.auth import REVIEWER, mint_token
 from tests.api.claim_flow import SEND, act, ids, new_claim
@@ -244,3 +247,29 @@ async def test_a_token_whose_subject_cannot_be_an_email_is_refused(api, email):
         token = mint_token(api.settings, email, kind, "Rita")
         response = await api.graphql("{ claimsForReview { totalCount } }", token=token)
         assert (response.status, response.error_codes) == (401, ["UNAUTHENTICATED"])
+
+
+NESTED = '{"query": "{ __typename }", "variables": {"x": ' + "[" * 1000 + "]" * 1000 + "}}"
+
+
+@pytest.mark.parametrize("path", ["/graphql", "/graphql/stream"])
+async def test_a_json_body_nested_too_deep_is_a_bad_request(api, path):
+    response = await api.http.post(path, content=NESTED, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_a_websocket_message_nested_too_deep_closes_the_socket_as_malformed(api):
+    socket = await connect(
+        api.base_url.replace("http://", "ws://") + "/graphql", subprotocols=["graphql-transport-ws"]
+    )
+    await socket.send('{"type": "connection_init", "payload": ' + "[" * 1000 + "]" * 1000 + "}")
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(socket.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+async def test_no_redirect_is_built_from_the_host_header(api):
+    response = await api.http.get("/graphql/", headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "location" not in response.headers
