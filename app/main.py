@@ -22,7 +22,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from app import db, observability
@@ -34,7 +33,7 @@ from app.persisted import PersistedQueries
 from app.resolvers import subscriptions
 from app.resolvers.context import Context, DeadlinePassed, build_context
 from app.resolvers.extensions import is_unavailable
-from app.resolvers.limits import Refused, RequestGuards, decode_json, limit_error, request_middleware
+from app.resolvers.limits import Refused, RequestGuards, decode_json, request_middleware
 from app.resolvers.schema import build_schema
 from app.resolvers.subscriptions import ConnectionRefused
 from app.runtime import Runtime
@@ -139,34 +138,6 @@ class GraphQLApp(RequestGuards, GraphQL[Context, None]):
             raise Refused(
                 503, "TIMEOUT", f"Authentication took longer than {self._timeout:g} seconds and was stopped."
             ) from None
-
-    async def execute_single(
-        self,
-        request: Request,
-        request_adapter: Any,
-        sub_response: Any,
-        context: Any,
-        root_value: Any,
-        request_data: Any,
-    ) -> ExecutionResult:
-        """Execution ends by the request's deadline, which authentication already used part of."""
-        deadline = getattr(context, "deadline", None)
-        if deadline is None:
-            return await super().execute_single(
-                request, request_adapter, sub_response, context, root_value, request_data
-            )
-        timeout = asyncio.timeout_at(deadline)
-        try:
-            async with timeout:
-                return await super().execute_single(
-                    request, request_adapter, sub_response, context, root_value, request_data
-                )
-        except TimeoutError:
-            if not timeout.expired():
-                raise
-            log.warning("operation %r stopped after %ss", request_data.operation_name, self._timeout)
-            message = f"The operation ran longer than {self._timeout:g} seconds and was stopped."
-            return ExecutionResult(data=None, errors=[limit_error("TIMEOUT", message)])
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """No operation runs before the token in `connection_init` is checked: `{"Authorization": "Bearer …"}`

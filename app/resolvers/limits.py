@@ -793,7 +793,9 @@ class RequestGuards:
             return ExecutionResult(data=None, errors=[query])
         request_data = dataclasses.replace(request_data, query=query)
         seconds = self.runtime.settings.execution_timeout_seconds
-        timeout = asyncio.timeout(seconds)
+        # By the request's deadline when it has one (authentication, at its start, already used part of it).
+        deadline = getattr(context, "deadline", None)
+        timeout = asyncio.timeout_at(deadline) if deadline is not None else asyncio.timeout(seconds)
         try:
             async with timeout:
                 result: ExecutionResult = await super().execute_single(  # type: ignore[misc]
